@@ -22,6 +22,7 @@ use crate::clock::Clock;
 use crate::config::{Config, redact_url};
 use crate::dispatch;
 use crate::gitops::{GitOps, executor, observer};
+use crate::llm::Llm;
 use crate::metrics::Metrics;
 use crate::state::{SharedState, State, Wakers};
 use crate::storage::Store;
@@ -36,8 +37,6 @@ pub struct App {
     telegram: Option<Arc<Telegram>>,
     matrix: Option<Arc<Matrix>>,
     discord: Option<Arc<Discord>>,
-    argo: Option<Arc<Argo>>,
-    kube: Option<kube::Client>,
 }
 
 type TaskResult = (&'static str, anyhow::Result<()>);
@@ -71,6 +70,10 @@ impl App {
             true => Some(Arc::new(Discord::connect(&config.discord).await?)),
             false => None,
         };
+        let llm = match config.llm.is_on() {
+            true => Some(Arc::new(Llm::new(&config.llm)?)),
+            false => None,
+        };
         let addr = config.http.listen_addr().map_err(anyhow::Error::msg)?;
         let listener = TcpListener::bind(addr)
             .await
@@ -83,6 +86,9 @@ impl App {
             shutdown: CancellationToken::new(),
             wakers: Wakers::default(),
             gitops,
+            llm,
+            kube,
+            argo,
         });
         Ok(App {
             state,
@@ -90,8 +96,6 @@ impl App {
             telegram,
             matrix,
             discord,
-            argo,
-            kube,
         })
     }
 
@@ -115,8 +119,6 @@ impl App {
             telegram,
             matrix,
             discord,
-            argo,
-            kube,
         } = self;
         let shutdown = state.shutdown.clone();
         tracing::info!(
@@ -186,9 +188,9 @@ impl App {
             spawn(
                 &mut tasks,
                 "observer",
-                observer::run(state.clone(), gitops.clone(), argo.clone()),
+                observer::run(state.clone(), gitops.clone(), state.argo.clone()),
             );
-            if let Some(agent) = agent(&state.config, gitops, kube, argo)? {
+            if let Some(agent) = agent(&state, gitops)? {
                 spawn(
                     &mut tasks,
                     "planner",
@@ -237,25 +239,23 @@ impl App {
 }
 
 /// The planning agent, when `[llm]` is configured (it needs the repository, so `[git]` too).
-fn agent(
-    config: &Config,
-    gitops: Arc<GitOps>,
-    kube: Option<kube::Client>,
-    argo: Option<Arc<Argo>>,
-) -> anyhow::Result<Option<Arc<Agent>>> {
-    if !config.llm.is_on() {
+fn agent(state: &State, gitops: Arc<GitOps>) -> anyhow::Result<Option<Arc<Agent>>> {
+    let Some(llm) = state.llm.clone() else {
         tracing::info!("no [llm] configured: tickets wait for plans from the API");
         return Ok(None);
-    }
-    let dir = config.prompts_dir().unwrap_or_else(|| "prompts".into());
+    };
+    let dir = state
+        .config
+        .prompts_dir()
+        .unwrap_or_else(|| "prompts".into());
     let prompts =
         Prompts::load(&dir).map_err(|p| anyhow::anyhow!("prompt templates: {}", p.join("; ")))?;
     Ok(Some(Arc::new(Agent::new(
-        &config.llm,
+        llm,
         prompts,
         gitops,
-        kube,
-        argo,
+        state.kube.clone(),
+        state.argo.clone(),
     )?)))
 }
 

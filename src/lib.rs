@@ -18,6 +18,7 @@ pub mod domain;
 pub mod error_text;
 pub mod gitops;
 pub mod http;
+pub mod llm;
 pub mod metrics;
 pub mod state;
 pub mod storage;

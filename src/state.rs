@@ -5,10 +5,12 @@ use std::sync::Arc;
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
+use crate::argo::Argo;
 use crate::clock::Clock;
 use crate::config::Config;
 use crate::domain::Platform;
 use crate::gitops::GitOps;
+use crate::llm::Llm;
 use crate::metrics::Metrics;
 use crate::storage::Store;
 
@@ -24,6 +26,11 @@ pub struct State {
     pub wakers: Wakers,
     /// The infrastructure repository and its pull requests, when `[git]` and `[github]` are configured.
     pub gitops: Option<Arc<GitOps>>,
+    /// The OpenAI-compatible endpoint, when `[llm]` is configured.
+    pub llm: Option<Arc<Llm>>,
+    /// The cluster (read-only) and its Argo CD Applications, when `[kubernetes]` is on.
+    pub kube: Option<kube::Client>,
+    pub argo: Option<Arc<Argo>>,
 }
 
 /// Nudges for the loops that would otherwise wait for their next poll.

@@ -6,10 +6,6 @@ pub mod prompts;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::Context;
-use async_openai::Client;
-use async_openai::config::OpenAIConfig;
-use secrecy::ExposeSecret;
 use serde_json::{Value, json};
 
 use crate::approvals;
@@ -19,6 +15,7 @@ use crate::chat::text::RichText;
 use crate::config::LlmConfig;
 use crate::domain::{Actor, AuditEvent, Status, Ticket, TicketId};
 use crate::gitops::{GitOps, PrepareError};
+use crate::llm::Llm;
 use crate::state::SharedState;
 use crate::storage::TicketFilter;
 use crate::tools::{self, Mode, ToolCall};
@@ -31,7 +28,7 @@ const POLL: Duration = Duration::from_secs(2);
 
 /// The planner and what it talks to.
 pub struct Agent {
-    client: Client<OpenAIConfig>,
+    llm: Arc<Llm>,
     config: LlmConfig,
     prompts: Prompts,
     gitops: Arc<GitOps>,
@@ -51,23 +48,15 @@ pub enum Outcome {
 impl Agent {
     /// The agent for `[llm]`, with prompts from `dir`.
     pub fn new(
-        config: &LlmConfig,
+        llm: Arc<Llm>,
         prompts: Prompts,
         gitops: Arc<GitOps>,
         kube: Option<kube::Client>,
         argo: Option<Arc<Argo>>,
     ) -> anyhow::Result<Agent> {
-        let base = config
-            .base_url
-            .as_deref()
-            .context("llm.base_url is not set")?;
-        let mut oa = OpenAIConfig::new().with_api_base(base.trim_end_matches('/'));
-        if let Some(key) = &config.api_key {
-            oa = oa.with_api_key(key.expose_secret());
-        }
         Ok(Agent {
-            client: Client::with_config(oa),
-            config: config.clone(),
+            config: llm.config().clone(),
+            llm,
             prompts,
             gitops,
             kube,
@@ -239,35 +228,11 @@ async fn call(
         "tool_choice": "auto",
         "stream": false,
     });
-    let reply: Value = agent
-        .client
-        .chat()
-        .create_byot(request)
-        .await
-        .context("the LLM request failed")?;
-    let prompt = reply["usage"]["prompt_tokens"].as_i64().unwrap_or(0);
-    let completion = reply["usage"]["completion_tokens"].as_i64().unwrap_or(0);
-    let cost = (prompt * agent.config.price_per_1k_prompt_micros
-        + completion * agent.config.price_per_1k_completion_micros)
-        / 1000;
+    let (reply, usage) = agent.llm.chat(&state.metrics, request).await?;
     state
         .store
-        .record_turn(ticket.id, prompt, completion, cost)
+        .record_turn(ticket.id, usage.prompt, usage.completion, usage.cost_micros)
         .await?;
-    state
-        .metrics
-        .llm_cost_micros
-        .inc_by(u64::try_from(cost).unwrap_or(0));
-    state
-        .metrics
-        .llm_tokens
-        .with_label_values(&["prompt"])
-        .inc_by(u64::try_from(prompt).unwrap_or(0));
-    state
-        .metrics
-        .llm_tokens
-        .with_label_values(&["completion"])
-        .inc_by(u64::try_from(completion).unwrap_or(0));
     Ok(reply)
 }
 

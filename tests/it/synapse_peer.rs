@@ -17,6 +17,16 @@ pub struct Synapse {
     http: reqwest::Client,
 }
 
+/// An HTTP client that keeps no idle connections. The shared homeserver outlives the runtime of the test that
+/// started it, and a pooled connection belongs to the runtime that opened it: reusing one from a finished test
+/// fails with "runtime dropped the dispatch task".
+fn unpooled_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .expect("http client")
+}
+
 static SHARED: OnceCell<Synapse> = OnceCell::const_new();
 
 impl Synapse {
@@ -46,7 +56,7 @@ impl Synapse {
             .spawn()
             .expect("start synapse");
         let url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
+        let http = unpooled_client();
         for _ in 0..240 {
             if http
                 .get(format!("{url}/health"))
@@ -109,7 +119,8 @@ impl Synapse {
             user_id,
             token,
             url: self.url.clone(),
-            http: self.http.clone(),
+            // A user lives inside one test, so its own pooled client is safe.
+            http: reqwest::Client::new(),
         }
     }
 
