@@ -198,6 +198,9 @@ impl App {
                 );
             }
         }
+        if state.kube.is_some() {
+            spawn(&mut tasks, "argo cd feed", crate::feed::run(state.clone()));
+        }
         spawn(&mut tasks, "dispatcher", dispatch::run(state.clone()));
         spawn(
             &mut tasks,

@@ -511,6 +511,7 @@ impl Config {
         if let Err(e) = parse_duration(&self.argocd.observe_timeout) {
             problems.push(format!("argocd.observe_timeout: {e}"));
         }
+        problems.extend(self.feed_problems());
         if let Some(u) = &self.kubernetes.api_url
             && url::Url::parse(u).is_err()
         {
@@ -546,13 +547,35 @@ impl KubernetesConfig {
     }
 }
 
-/// `[argocd]`: where Argo CD's Applications live, and how long a rollout may take.
+/// `[argocd]`: where Argo CD's Applications live, how long a rollout may take, and the health feed.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
 pub struct ArgoConfig {
     pub namespace: String,
     /// How long after the merge an application may take to be synced and Healthy, e.g. `30m`.
     pub observe_timeout: String,
+    /// Channels (names of `[channels]` entries, or addresses) the health feed posts to. Empty: no feed.
+    pub feed: Vec<String>,
+    /// Only Applications matching this label selector are watched (e.g. `team=payments`); unset: all.
+    pub selector: Option<String>,
+    /// Per-application routing, first match wins; an application no route matches goes to `feed`.
+    pub routes: Vec<FeedRoute>,
+    /// How long a Degraded, Missing or Unknown health must persist before it is announced (flap filter).
+    pub confirm_after: String,
+    /// A Degraded announced within this long of the synced revision changing proposes reverting that commit.
+    pub revert_window: String,
+}
+
+/// `[[argocd.routes]]`: where one group of applications is announced.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeedRoute {
+    /// Application name pattern; `*` matches any run of characters (`payments-*`).
+    pub apps: Option<String>,
+    /// Labels the Application must carry, `key=value[,key=value]`.
+    pub labels: Option<String>,
+    /// Channels (names of `[channels]` entries, or addresses).
+    pub channels: Vec<String>,
 }
 
 impl Default for ArgoConfig {
@@ -560,6 +583,11 @@ impl Default for ArgoConfig {
         ArgoConfig {
             namespace: "argocd".into(),
             observe_timeout: "30m".into(),
+            feed: Vec::new(),
+            selector: None,
+            routes: Vec::new(),
+            confirm_after: "30s".into(),
+            revert_window: "15m".into(),
         }
     }
 }
@@ -568,6 +596,21 @@ impl ArgoConfig {
     /// The rollout deadline (validated; 30 minutes if unparsable).
     pub fn observe_timeout(&self) -> chrono::Duration {
         parse_duration(&self.observe_timeout).unwrap_or(chrono::Duration::minutes(30))
+    }
+
+    /// The flap filter (validated; 30 seconds if unparsable).
+    pub fn confirm_after(&self) -> chrono::Duration {
+        parse_duration(&self.confirm_after).unwrap_or(chrono::Duration::seconds(30))
+    }
+
+    /// How soon after a sync a Degraded proposes the revert (validated; 15 minutes if unparsable).
+    pub fn revert_window(&self) -> chrono::Duration {
+        parse_duration(&self.revert_window).unwrap_or(chrono::Duration::minutes(15))
+    }
+
+    /// Whether the health feed posts anywhere.
+    pub fn feed_on(&self) -> bool {
+        !self.feed.is_empty() || !self.routes.is_empty()
     }
 }
 
@@ -624,7 +667,12 @@ pub struct Loaded {
 
 const ENV_PREFIX: &str = "AURA";
 /// Keys whose environment value is a comma-separated list (`AURA__APPROVALS__APPROVERS=telegram:1,telegram:2`).
-const LIST_KEYS: [&str; 3] = ["approvals.approvers", "matrix.invite_from", "matrix.rooms"];
+const LIST_KEYS: [&str; 4] = [
+    "approvals.approvers",
+    "matrix.invite_from",
+    "matrix.rooms",
+    "argocd.feed",
+];
 const DEFAULT_FILE: &str = "aura.toml";
 
 /// Loads and validates the configuration; `explicit` is `--config` or `$AURA_CONFIG`.
@@ -857,6 +905,73 @@ impl Config {
             values.push(password);
         }
         values
+    }
+
+    /// Every problem of the `[argocd]` feed settings: durations, routes, and channels that resolve to nothing.
+    fn feed_problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        let a = &self.argocd;
+        for (key, value) in [
+            ("confirm_after", &a.confirm_after),
+            ("revert_window", &a.revert_window),
+        ] {
+            if let Err(e) = parse_duration(value) {
+                problems.push(format!("argocd.{key}: {e}"));
+            }
+        }
+        let mut check = |key: String, names: &[String]| {
+            for name in names {
+                if self.targets(std::slice::from_ref(name)).is_empty() {
+                    problems.push(format!(
+                        "{key}: {name:?} is neither a [channels] entry nor an address like telegram:-1001234"
+                    ));
+                }
+            }
+        };
+        check("argocd.feed".into(), &a.feed);
+        for (i, route) in a.routes.iter().enumerate() {
+            check(format!("argocd.routes[{i}].channels"), &route.channels);
+        }
+        for (i, route) in a.routes.iter().enumerate() {
+            if route.apps.is_none() && route.labels.is_none() {
+                problems.push(format!(
+                    "argocd.routes[{i}]: set apps (a name pattern) or labels (key=value), or both"
+                ));
+            }
+            if route.channels.is_empty() {
+                problems.push(format!("argocd.routes[{i}].channels is empty"));
+            }
+            if let Some(l) = &route.labels
+                && crate::domain::feed::parse_labels(l).is_err()
+            {
+                problems.push(format!(
+                    "argocd.routes[{i}].labels = {l:?}: use key=value[,key=value]"
+                ));
+            }
+        }
+        if a.selector.as_deref().is_some_and(|s| s.trim().is_empty()) {
+            problems.push(
+                "argocd.selector is set but empty; remove it to watch every application".into(),
+            );
+        }
+        problems
+    }
+
+    /// Conversations named by a list of `[channels]` entries or literal addresses, deduplicated, in order.
+    pub fn targets(&self, names: &[String]) -> Vec<ChatAddress> {
+        let mut out: Vec<ChatAddress> = Vec::new();
+        for name in names {
+            let found = match self.channels.contains_key(name) {
+                true => self.channel(name),
+                false => name.parse().ok().into_iter().collect(),
+            };
+            for a in found {
+                if !out.contains(&a) {
+                    out.push(a);
+                }
+            }
+        }
+        out
     }
 
     /// Conversations of a named channel set (invalid entries are reported by `validate`).

@@ -16,6 +16,7 @@ pub mod dispatch;
 pub mod doctor;
 pub mod domain;
 pub mod error_text;
+pub mod feed;
 pub mod gitops;
 pub mod http;
 pub mod llm;

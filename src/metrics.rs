@@ -24,6 +24,10 @@ pub struct Metrics {
     pub tool_calls: IntCounterVec,
     /// Estimated LLM cost in millionths of a dollar.
     pub llm_cost_micros: prometheus::IntCounter,
+    /// Argo CD Application states the feed evaluated (watch events and re-checks).
+    pub argo_observations: prometheus::IntCounter,
+    /// Feed announcements by kind (incident, incident_changed, recovered, deployed, revert_proposed).
+    pub argo_announcements: IntCounterVec,
 }
 
 impl Metrics {
@@ -65,6 +69,16 @@ impl Metrics {
             "Estimated LLM cost in millionths of a US dollar",
         )
         .expect("static metric definition is valid");
+        let argo_observations = prometheus::IntCounter::new(
+            "aura_argo_observations_total",
+            "Argo CD Application states evaluated by the health feed",
+        )
+        .expect("static metric definition is valid");
+        let argo_announcements = counter(
+            "aura_argo_announcements_total",
+            "Argo CD feed announcements by kind",
+            &["kind"],
+        );
         let build_info = IntGaugeVec::new(
             Opts::new("aura_build_info", "Build information; always 1"),
             &["version"],
@@ -81,6 +95,8 @@ impl Metrics {
             Box::new(llm_tokens.clone()),
             Box::new(tool_calls.clone()),
             Box::new(llm_cost_micros.clone()),
+            Box::new(argo_observations.clone()),
+            Box::new(argo_announcements.clone()),
             Box::new(build_info),
         ] {
             registry
@@ -96,6 +112,8 @@ impl Metrics {
             llm_tokens,
             tool_calls,
             llm_cost_micros,
+            argo_observations,
+            argo_announcements,
         }
     }
 
@@ -109,6 +127,8 @@ impl Metrics {
             "aura_llm_tokens_total",
             "aura_tool_calls_total",
             "aura_llm_cost_micros_total",
+            "aura_argo_observations_total",
+            "aura_argo_announcements_total",
             "aura_build_info",
             "aura_tickets",
             "aura_tickets_created_total",
@@ -195,6 +215,7 @@ mod tests {
         m.tool_calls
             .with_label_values(&["repo_read", "called"])
             .inc();
+        m.argo_announcements.with_label_values(&["incident"]).inc();
         let text = m.render(&store).await.expect("render");
         store.close().await;
         let mut rendered: Vec<&str> = text

@@ -19,6 +19,11 @@ fn application() -> ApiResource {
     }
 }
 
+/// The Applications in `namespace`, for reads and watches.
+pub fn applications(client: Client, namespace: &str) -> Api<DynamicObject> {
+    Api::namespaced_with(client, namespace, &application())
+}
+
 /// What an Application's status says.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AppState {
@@ -117,9 +122,7 @@ impl Argo {
 
     /// The state of Application `name`, or None when there is none.
     pub async fn app(&self, name: &str) -> anyhow::Result<Option<AppState>> {
-        let api: Api<DynamicObject> =
-            Api::namespaced_with(self.client.clone(), &self.namespace, &application());
-        let obj = api
+        let obj = applications(self.client.clone(), &self.namespace)
             .get_opt(name)
             .await
             .with_context(|| format!("cannot read Argo CD application {name}"))?;

@@ -4,6 +4,7 @@ pub mod address;
 pub mod approval;
 pub mod audit;
 pub mod command;
+pub mod feed;
 pub mod lint;
 pub mod plan;
 pub mod principal;

@@ -116,6 +116,37 @@ impl Repo {
         }
     }
 
+    /// A commit's subject line, if the commit is known.
+    pub async fn subject(&self, commit: &str) -> Option<String> {
+        self.git(&["log", "-1", "--format=%s", commit, "--"], None, &[])
+            .await
+            .ok()
+            .map(|s| s.trim().to_owned())
+            .filter(|s| !s.is_empty())
+    }
+
+    /// The first parent of a commit; None for a root commit.
+    pub async fn parent(&self, commit: &str) -> anyhow::Result<Option<String>> {
+        let out = self
+            .git(&["rev-list", "--parents", "-n", "1", commit], None, &[])
+            .await?;
+        Ok(out.split_whitespace().nth(1).map(str::to_owned))
+    }
+
+    /// Paths that differ between two commits.
+    pub async fn changed(&self, from: &str, to: &str) -> anyhow::Result<Vec<String>> {
+        Ok(self
+            .git(
+                &["diff", "--name-only", "--no-renames", from, to],
+                None,
+                &[],
+            )
+            .await?
+            .lines()
+            .map(str::to_owned)
+            .collect())
+    }
+
     /// Files under `prefix` at a commit.
     pub async fn list(&self, commit: &str, prefix: &str) -> anyhow::Result<Vec<String>> {
         let mut args = vec!["ls-tree", "-r", "--name-only", commit];

@@ -14,6 +14,16 @@ use crate::domain::plan::FileChange;
 use crate::domain::{Plan, Ticket};
 
 pub use git::{Author, Repo};
+
+/// The text a ticket's applications are read from: its title and description.
+fn ticket_text(ticket: &Ticket) -> String {
+    format!("{} {}", ticket.title, ticket.description)
+}
+
+/// The short form of a commit id shown to people.
+pub fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(8)]
+}
 pub use github::GitHub;
 
 /// The repository, its pull requests, and the rules for what a ticket may change.
@@ -64,6 +74,11 @@ impl GitOps {
     /// Applications (directories matching `git.app_path`) the ticket names, decided from its text alone, so
     /// nothing the agent reads can widen what it may change.
     pub async fn ticket_apps(&self, base: &str, ticket: &Ticket) -> anyhow::Result<Vec<String>> {
+        self.apps_named(base, &ticket_text(ticket)).await
+    }
+
+    /// Applications (directories matching `git.app_path` at `base`) that `text` names as a word.
+    async fn apps_named(&self, base: &str, text: &str) -> anyhow::Result<Vec<String>> {
         let prefix = self.app_path.split("{app}").next().unwrap_or_default();
         let files = self.repo.lock().await.list(base, prefix).await?;
         let mut apps: Vec<String> = files
@@ -72,14 +87,18 @@ impl GitOps {
             .collect();
         apps.sort();
         apps.dedup();
-        let text = format!("{} {}", ticket.title, ticket.description).to_lowercase();
+        Ok(Self::named(apps, text))
+    }
+
+    /// The applications among `apps` that `text` names as a word.
+    fn named(apps: Vec<String>, text: &str) -> Vec<String> {
+        let text = text.to_lowercase();
         let words: Vec<&str> = text
             .split(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_'))
             .collect();
-        Ok(apps
-            .into_iter()
+        apps.into_iter()
             .filter(|a| words.contains(&a.to_lowercase().as_str()))
-            .collect())
+            .collect()
     }
 
     /// The paths a ticket may change.
@@ -98,6 +117,18 @@ impl GitOps {
         steps: &[String],
         changes: Vec<FileChange>,
     ) -> Result<Plan, PrepareError> {
+        self.prepare_for(&ticket_text(ticket), summary, steps, changes)
+            .await
+    }
+
+    /// [`GitOps::prepare`] for a ticket not stored yet, by its text (title and description).
+    pub async fn prepare_for(
+        &self,
+        ticket_text: &str,
+        summary: &str,
+        steps: &[String],
+        changes: Vec<FileChange>,
+    ) -> Result<Plan, PrepareError> {
         if let Some(c) = changes.iter().find(|c| !c.path_is_safe()) {
             return Err(PrepareError::BadChange(format!(
                 "'{}' is not a plain path inside the repository",
@@ -112,7 +143,7 @@ impl GitOps {
         if diff.trim().is_empty() {
             return Err(PrepareError::NoChanges);
         }
-        let allowed = self.allowed_paths(&self.ticket_apps(&base, ticket).await?);
+        let allowed = self.allowed_paths(&self.apps_named(&base, ticket_text).await?);
         let violations = lint::check(&diff, Some(&allowed));
         if !violations.is_empty() {
             return Err(PrepareError::Refused(violations));
@@ -124,6 +155,48 @@ impl GitOps {
             base_sha: Some(base),
             changes,
         })
+    }
+
+    /// A commit's subject line (fetching first, so a just-synced revision is known); None when unknown.
+    pub async fn subject(&self, commit: &str) -> Option<String> {
+        let repo = self.repo.lock().await;
+        if let Err(e) = repo.fetch().await {
+            tracing::debug!(error = %format!("{e:#}"), "fetch before reading a commit subject failed");
+        }
+        repo.subject(commit).await
+    }
+
+    /// The changes that undo `commit` on the base head: every file it touched, back to its parent's content.
+    /// `Err` with the reason when that is not a clean undo (a root commit, an unknown commit, or a file the
+    /// commit touched changed again since).
+    pub async fn revert_changes(
+        &self,
+        commit: &str,
+    ) -> anyhow::Result<Result<Vec<FileChange>, String>> {
+        let repo = self.repo.lock().await;
+        let head = repo.fetch().await?;
+        let Ok(Some(parent)) = repo.parent(commit).await else {
+            return Ok(Err(format!(
+                "{} is not a commit of the base branch with a parent",
+                short(commit)
+            )));
+        };
+        let touched = repo.changed(&parent, commit).await?;
+        let since = repo.changed(commit, &head).await?;
+        if let Some(path) = touched.iter().find(|p| since.contains(p)) {
+            return Ok(Err(format!(
+                "{path} changed again after {}; the revert needs a person",
+                short(commit)
+            )));
+        }
+        let mut changes = Vec::new();
+        for path in touched {
+            changes.push(FileChange {
+                content: repo.read(&parent, &path).await?,
+                path,
+            });
+        }
+        Ok(Ok(changes))
     }
 
     /// Reads a file at the base branch head (for the agent's repository tools).

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::GitOps;
+use super::{GitOps, short};
 use crate::approvals::ticket_place;
 use crate::argo::Argo;
 use crate::chat::outbox;
@@ -140,10 +140,6 @@ async fn observe(
         )));
     }
     Ok(Verdict::Waiting)
-}
-
-fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(8)]
 }
 
 async fn conclude(

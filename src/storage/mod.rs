@@ -4,6 +4,7 @@
 //! integer millisecond timestamps), so a single implementation is tested on both; only the migrations differ.
 
 mod approvals;
+mod argo;
 mod audit;
 mod chat;
 mod executions;
@@ -24,6 +25,7 @@ use crate::clock::Clock;
 use crate::domain::{AuditEntry, IllegalTransition, TicketId};
 
 pub use approvals::{NewApproval, StoredApproval};
+pub use argo::{IncidentMessage, IncidentRow};
 pub use chat::{InboxRow, Link, OutboxRow};
 pub use executions::Execution;
 pub use tickets::TicketFilter;
