@@ -1,5 +1,6 @@
-//! A Kubernetes API fake serving Argo CD `Application` objects (the real shape) to the real kube client, and
-//! answering `SelfSubjectAccessReview`s from an allow-list (by default what Aura's ClusterRole grants).
+//! A Kubernetes API fake serving Argo CD `Application` objects (the real shape) to the real kube client — list,
+//! get, and watch (`?watch=1` streams `WatchEvent` lines from a resourceVersion) — and answering
+//! `SelfSubjectAccessReview`s from an allow-list (by default what Aura's ClusterRole grants).
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
@@ -15,6 +16,11 @@ use serde_json::{Value, json};
 #[derive(Clone)]
 pub struct KubeFake {
     apps: Arc<Mutex<HashMap<String, Value>>>,
+    /// Every application change as a watch event `(resourceVersion, type, object)`, and its live feed.
+    history: Arc<Mutex<Vec<(u64, &'static str, Value)>>>,
+    changes: tokio::sync::broadcast::Sender<(u64, &'static str, Value)>,
+    /// Open watch streams on applications.
+    pub watches: Arc<std::sync::atomic::AtomicUsize>,
     /// What the identity may do: (verb, API group, resource or resource/subresource), in every namespace.
     allowed: Arc<Mutex<BTreeSet<(String, String, String)>>>,
     pub url: String,
@@ -81,15 +87,61 @@ async fn access_review(State(fake): State<KubeFake>, Json(review): Json<Value>) 
     (StatusCode::CREATED, Json(answer)).into_response()
 }
 
-/// `GET /apis/argoproj.io/v1alpha1/namespaces/{ns}/applications`: an `ApplicationList`, honouring `limit`;
-/// 403 when `list applications.argoproj.io` is not allowed. Watches are not served.
+/// A watch on applications: the changes after `resourceVersion` in `ns`, then live ones, one JSON
+/// `WatchEvent` per line, until `timeoutSeconds` or the client goes away.
+fn watch_apps(fake: KubeFake, ns: String, query: &HashMap<String, String>) -> Response {
+    use futures::StreamExt;
+    let from: u64 = query
+        .get("resourceVersion")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let timeout = query
+        .get("timeoutSeconds")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(290u64);
+    let (replay, live) = {
+        let history = fake.history.lock().expect("lock");
+        let replay: Vec<_> = history.iter().filter(|e| e.0 > from).cloned().collect();
+        (replay, fake.changes.subscribe())
+    };
+    let in_ns = move |obj: &Value| obj["metadata"]["namespace"] == ns.as_str();
+    let in_ns2 = in_ns.clone();
+    let live = tokio_stream::wrappers::BroadcastStream::new(live)
+        .filter_map(move |e| futures::future::ready(e.ok().filter(|e| e.0 > from && in_ns2(&e.2))));
+    let counter = fake.watches.clone();
+    counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let guard = WatchGuard(counter);
+    let lines = futures::stream::iter(replay.into_iter().filter(move |e| in_ns(&e.2)))
+        .chain(live)
+        .map(move |(_, kind, obj)| {
+            let _alive = &guard;
+            Ok::<_, std::convert::Infallible>(format!("{}\n", json!({"type": kind, "object": obj})))
+        })
+        .take_until(tokio::time::sleep(std::time::Duration::from_secs(timeout)));
+    Response::builder()
+        .header("content-type", "application/json")
+        .body(axum::body::Body::from_stream(lines))
+        .expect("response")
+}
+
+/// Counts an open watch until its stream is dropped.
+struct WatchGuard(Arc<std::sync::atomic::AtomicUsize>);
+
+impl Drop for WatchGuard {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// `GET /apis/argoproj.io/v1alpha1/namespaces/{ns}/applications`: an `ApplicationList`, honouring `limit`, or a
+/// watch with `watch=1`; 403 when `list applications.argoproj.io` is not allowed.
 async fn list_apps(
     State(fake): State<KubeFake>,
     Path(ns): Path<String>,
     Query(query): Query<HashMap<String, String>>,
 ) -> Response {
     if query.get("watch").is_some_and(|w| w == "true" || w == "1") {
-        return StatusCode::NOT_FOUND.into_response();
+        return watch_apps(fake, ns, &query);
     }
     let may = fake
         .allowed
@@ -119,7 +171,8 @@ async fn list_apps(
         .and_then(|l| l.parse::<usize>().ok())
         .filter(|l| *l > 0)
         .unwrap_or(usize::MAX);
-    let mut metadata = json!({"resourceVersion": "4711"});
+    let version = fake.history.lock().expect("lock").last().map_or(1, |e| e.0);
+    let mut metadata = json!({"resourceVersion": version.to_string()});
     if items.len() > limit {
         metadata["continue"] = json!(format!("continue-after-{limit}"));
         metadata["remainingItemCount"] = json!(items.len() - limit);
@@ -169,6 +222,31 @@ async fn pod_log() -> &'static str {
     "2026-11-21T09:58:01Z starting podinfo\n2026-11-21T09:58:02Z FATAL cannot bind :9898: address already in use\n"
 }
 
+/// An Argo CD Application in its real shape, with a Deployment's health message when not Healthy.
+fn application(name: &str, sync: &str, health: &str, revision: &str) -> Value {
+    let message = (health != "Healthy")
+        .then(|| format!("Deployment \"{name}\" exceeded its progress deadline"));
+    json!({
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
+        "metadata": {"name": name, "namespace": "argocd", "uid": format!("uid-{name}"), "resourceVersion": "4711",
+                     "creationTimestamp": "2026-11-01T10:00:00Z", "generation": 3},
+        "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
+                 "source": {"repoURL": "https://github.com/acme/infra.git", "path": format!("apps/{name}"), "targetRevision": "main"},
+                 "syncPolicy": {"automated": {"prune": false, "selfHeal": true}}},
+        "status": {
+            "sync": {"status": sync, "revision": revision,
+                     "comparedTo": {"source": {"repoURL": "https://github.com/acme/infra.git", "path": format!("apps/{name}")}}},
+            "health": {"status": health},
+            "resources": [
+                {"group": "apps", "version": "v1", "kind": "Deployment", "namespace": name, "name": name, "status": sync,
+                 "health": match &message { Some(m) => json!({"status": health, "message": m}), None => json!({"status": "Healthy"}) }},
+                {"version": "v1", "kind": "Service", "namespace": name, "name": name, "status": "Synced", "health": {"status": "Healthy"}}
+            ],
+            "operationState": {"phase": "Succeeded", "message": "successfully synced (all tasks run)"}
+        }
+    })
+}
+
 impl KubeFake {
     pub async fn start() -> KubeFake {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
@@ -177,6 +255,9 @@ impl KubeFake {
         let addr = listener.local_addr().expect("addr");
         let fake = KubeFake {
             apps: Arc::default(),
+            history: Arc::default(),
+            changes: tokio::sync::broadcast::channel(1024).0,
+            watches: Arc::default(),
             allowed: Arc::new(Mutex::new(cluster_role_grants())),
             url: format!("http://{addr}"),
         };
@@ -202,31 +283,44 @@ impl KubeFake {
 
     /// Sets an application's sync and health (with a Deployment's health message when not Healthy).
     pub fn set(&self, name: &str, sync: &str, health: &str, revision: &str) {
-        let message = (health != "Healthy")
-            .then(|| format!("Deployment \"{name}\" exceeded its progress deadline"));
-        let app = json!({
-            "apiVersion": "argoproj.io/v1alpha1", "kind": "Application",
-            "metadata": {"name": name, "namespace": "argocd", "uid": format!("uid-{name}"), "resourceVersion": "4711",
-                         "creationTimestamp": "2026-11-01T10:00:00Z", "generation": 3},
-            "spec": {"project": "default", "destination": {"server": "https://kubernetes.default.svc", "namespace": name},
-                     "source": {"repoURL": "https://github.com/acme/infra.git", "path": format!("apps/{name}"), "targetRevision": "main"},
-                     "syncPolicy": {"automated": {"prune": false, "selfHeal": true}}},
-            "status": {
-                "sync": {"status": sync, "revision": revision,
-                         "comparedTo": {"source": {"repoURL": "https://github.com/acme/infra.git", "path": format!("apps/{name}")}}},
-                "health": {"status": health},
-                "resources": [
-                    {"group": "apps", "version": "v1", "kind": "Deployment", "namespace": name, "name": name, "status": sync,
-                     "health": match &message { Some(m) => json!({"status": health, "message": m}), None => json!({"status": "Healthy"}) }},
-                    {"version": "v1", "kind": "Service", "namespace": name, "name": name, "status": "Synced", "health": {"status": "Healthy"}}
-                ],
-                "operationState": {"phase": "Succeeded", "message": "successfully synced (all tasks run)"}
-            }
-        });
-        self.apps
+        self.put(name, application(name, sync, health, revision));
+    }
+
+    /// Stores an application and tells the watches (ADDED or MODIFIED, with a new resourceVersion).
+    fn put(&self, name: &str, mut app: Value) {
+        let mut history = self.history.lock().expect("lock");
+        let version = history.last().map_or(4712, |e| e.0 + 1);
+        app["metadata"]["resourceVersion"] = json!(version.to_string());
+        let kind = match self
+            .apps
             .lock()
             .expect("lock")
-            .insert(format!("argocd/{name}"), app);
+            .insert(format!("argocd/{name}"), app.clone())
+        {
+            Some(_) => "MODIFIED",
+            None => "ADDED",
+        };
+        history.push((version, kind, app.clone()));
+        // No watcher is fine.
+        let _ = self.changes.send((version, kind, app));
+    }
+
+    /// Sets an application's health with its own resource message (what a real incident's details look like).
+    pub fn set_with_message(&self, name: &str, health: &str, revision: &str, message: &str) {
+        let mut app = application(name, "Synced", health, revision);
+        app["status"]["resources"][0]["health"] = json!({"status": health, "message": message});
+        self.put(name, app);
+    }
+
+    /// Waits until Aura holds a watch open on the applications.
+    pub async fn wait_for_watch(&self) {
+        for _ in 0..200 {
+            if self.watches.load(std::sync::atomic::Ordering::SeqCst) > 0 {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("nobody watched the applications");
     }
 
     /// Lets the identity `verb` `resource` (`list pods`, `get pods/log`, `get secrets`, `list deployments.apps`).

@@ -11,6 +11,7 @@ mod discord_approvals;
 mod discord_endpoint;
 mod discord_fake;
 mod doctor;
+mod feed;
 mod github_fake;
 mod gitops;
 mod gitops_world;
