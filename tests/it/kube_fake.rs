@@ -12,13 +12,16 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+/// A change as a watch event: `(resourceVersion, type, object)`.
+type WatchEvent = (u64, &'static str, Value);
+
 /// A running fake with scripted applications.
 #[derive(Clone)]
 pub struct KubeFake {
     apps: Arc<Mutex<HashMap<String, Value>>>,
     /// Every application change as a watch event `(resourceVersion, type, object)`, and its live feed.
-    history: Arc<Mutex<Vec<(u64, &'static str, Value)>>>,
-    changes: tokio::sync::broadcast::Sender<(u64, &'static str, Value)>,
+    history: Arc<Mutex<Vec<WatchEvent>>>,
+    changes: tokio::sync::broadcast::Sender<WatchEvent>,
     /// Open watch streams on applications.
     pub watches: Arc<std::sync::atomic::AtomicUsize>,
     /// What the identity may do: (verb, API group, resource or resource/subresource), in every namespace.
