@@ -1192,6 +1192,43 @@ mod tests {
     }
 
     #[test]
+    fn feed_settings_report_unknown_channels_bad_routes_and_durations() {
+        let mut c = Config::default();
+        c.channels
+            .insert("ops".into(), vec!["telegram:-1001".into()]);
+        c.argocd.feed = vec!["ops".into(), "matrix:!room:example.org".into()];
+        assert!(c.feed_problems().is_empty(), "{:?}", c.feed_problems());
+        assert_eq!(c.targets(&c.argocd.feed).len(), 2);
+        c.argocd.feed.push("opps".into());
+        c.argocd.confirm_after = "soon".into();
+        c.argocd.routes = vec![
+            FeedRoute {
+                apps: None,
+                labels: Some("team".into()),
+                channels: vec![],
+            },
+            FeedRoute {
+                apps: None,
+                labels: None,
+                channels: vec!["ops".into()],
+            },
+        ];
+        let problems = c.feed_problems();
+        for needle in [
+            "argocd.feed: \"opps\"",
+            "argocd.confirm_after",
+            "argocd.routes[1]: set apps",
+            "argocd.routes[0].channels is empty",
+            "argocd.routes[0].labels",
+        ] {
+            assert!(
+                problems.iter().any(|p| p.contains(needle)),
+                "{needle}: {problems:?}"
+            );
+        }
+    }
+
+    #[test]
     fn passwords_are_hidden_in_urls() {
         assert_eq!(redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
     }
