@@ -24,6 +24,8 @@ pub struct Metrics {
     pub tool_calls: IntCounterVec,
     /// Estimated LLM cost in millionths of a dollar.
     pub llm_cost_micros: prometheus::IntCounter,
+    /// Monitoring agent runs by bot and outcome (posted, quiet, already_done, skipped, failed).
+    pub bot_runs: IntCounterVec,
 }
 
 impl Metrics {
@@ -65,6 +67,11 @@ impl Metrics {
             "Estimated LLM cost in millionths of a US dollar",
         )
         .expect("static metric definition is valid");
+        let bot_runs = counter(
+            "aura_bot_runs_total",
+            "Monitoring agent runs by bot and outcome",
+            &["bot", "outcome"],
+        );
         let build_info = IntGaugeVec::new(
             Opts::new("aura_build_info", "Build information; always 1"),
             &["version"],
@@ -82,6 +89,7 @@ impl Metrics {
             Box::new(tool_calls.clone()),
             Box::new(llm_cost_micros.clone()),
             Box::new(build_info),
+            Box::new(bot_runs.clone()),
         ] {
             registry
                 .register(collector)
@@ -96,6 +104,7 @@ impl Metrics {
             llm_tokens,
             tool_calls,
             llm_cost_micros,
+            bot_runs,
         }
     }
 
@@ -113,6 +122,7 @@ impl Metrics {
             "aura_tickets",
             "aura_tickets_created_total",
             "aura_ticket_transitions_total",
+            "aura_bot_runs_total",
         ]
     }
 
@@ -195,6 +205,7 @@ mod tests {
         m.tool_calls
             .with_label_values(&["repo_read", "called"])
             .inc();
+        m.bot_runs.with_label_values(&["herald", "posted"]).inc();
         let text = m.render(&store).await.expect("render");
         store.close().await;
         let mut rendered: Vec<&str> = text

@@ -5,6 +5,7 @@
 
 mod approvals;
 mod audit;
+mod bots;
 mod chat;
 mod executions;
 mod migrations;
@@ -24,6 +25,7 @@ use crate::clock::Clock;
 use crate::domain::{AuditEntry, IllegalTransition, TicketId};
 
 pub use approvals::{NewApproval, StoredApproval};
+pub use bots::{AppHealth, BotRun, Deploy, Finding, Incident, OpenTicket, WatchTarget};
 pub use chat::{InboxRow, Link, OutboxRow};
 pub use executions::Execution;
 pub use tickets::TicketFilter;
