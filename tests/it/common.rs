@@ -179,6 +179,20 @@ pub async fn spawn_app(config: Config) -> TestApp {
     }
 }
 
+/// Builds and runs Aura with `config` and a clock the test moves by hand.
+pub async fn spawn_app_with_clock(config: Config, clock: Clock) -> TestApp {
+    let app = App::build(config, clock).await.expect("app builds");
+    let addr = app.local_addr().expect("addr");
+    let state = app.state();
+    let handle = tokio::spawn(app.run());
+    TestApp {
+        addr,
+        state,
+        http: reqwest::Client::new(),
+        handle: Some(handle),
+    }
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
