@@ -194,8 +194,9 @@ async fn with_the_llm_down_the_briefing_posts_the_facts_with_a_note() {
             .expect("sqlite");
         let peer = TelegramPeer::start().await;
         let mut c = config(&db, &peer, &[("herald.toml", HERALD)]);
-        // Nothing listens on port 1.
+        // Nothing listens on port 1: neither the LLM nor the cluster answers.
         c.llm.base_url = Some("http://127.0.0.1:1/v1".into());
+        c.kubernetes.api_url = Some("http://127.0.0.1:1".into());
         let clock = Clock::manual(before_eight());
         let app = spawn_app_with_clock(c, clock.clone()).await;
         seed_argo(&db).await;
@@ -208,6 +209,10 @@ async fn with_the_llm_down_the_briefing_posts_the_facts_with_a_note() {
         );
         assert!(
             briefing.contains("Degraded 1: worker (OutOfSync)"),
+            "{briefing}"
+        );
+        assert!(
+            briefing.contains("Warning events in the cluster: unavailable"),
             "{briefing}"
         );
         let runs = app.state.store.bot_runs("herald").await.expect("runs");
@@ -369,6 +374,34 @@ async fn briefing_run_dry_run_prints_the_briefing_and_records_nothing_while_a_re
             "a dry run records nothing"
         );
 
+        // Facts longer than the budget: no LLM call, the facts with a note.
+        let llm = LlmFake::start(vec![json!({"role": "assistant", "content": "summary"})]).await;
+        let mut llm_config = app.state.config.llm.clone();
+        llm_config.base_url = Some(llm.base_url.clone());
+        let client = aura::llm::Llm::new(&llm_config).expect("llm");
+        let mut tight = herald.clone();
+        tight.max_tokens = 50;
+        let with_llm = Deps {
+            llm: Some(&client),
+            ..deps
+        };
+        let printed = run_now(&with_llm, &tight, true, clock.now())
+            .await
+            .expect("dry run");
+        assert!(
+            printed.contains("No summary: the facts exceed the token budget (50 tokens)"),
+            "{printed}"
+        );
+        assert!(llm.requests().is_empty());
+        let printed = run_now(&with_llm, herald, true, clock.now())
+            .await
+            .expect("dry run");
+        assert!(
+            printed.contains("summary\n\nFacts\nArgo CD applications: 2"),
+            "{printed}"
+        );
+        assert_eq!(llm.requests().len(), 1);
+
         let said = run_now(&deps, herald, false, clock.now())
             .await
             .expect("run");
@@ -394,4 +427,32 @@ async fn briefing_run_dry_run_prints_the_briefing_and_records_nothing_while_a_re
         app.stop().await;
     })
     .await;
+}
+
+on_both_backends! {
+    async fn a_run_is_recorded_once_per_bot_and_scheduled_time(db: TestDb) {
+        let store = db.store(Clock::manual(eight())).await;
+        let run = aura::storage::BotRun {
+            bot: "herald".into(),
+            scheduled_for: eight(),
+            status: "posted".into(),
+            tokens: 150,
+            output: "briefing".into(),
+            error: None,
+        };
+        let mut tx = store.write().await.expect("tx");
+        assert!(tx.record_bot_run(&run).await.expect("first"));
+        tx.commit().await.expect("commit");
+        let mut tx = store.write().await.expect("tx");
+        assert!(!tx.record_bot_run(&run).await.expect("second"), "the same bot and time again is refused");
+        drop(tx);
+        let other = aura::storage::BotRun { bot: "watchman".into(), ..run.clone() };
+        let mut tx = store.write().await.expect("tx");
+        assert!(tx.record_bot_run(&other).await.expect("other bot"));
+        tx.commit().await.expect("commit");
+        assert!(store.bot_run_exists("herald", eight()).await.expect("exists"));
+        assert!(!store.bot_run_exists("herald", eight() + chrono::Duration::days(1)).await.expect("exists"));
+        assert_eq!(store.bot_runs("herald").await.expect("runs"), vec![run]);
+        store.close().await;
+    }
 }
