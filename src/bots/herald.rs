@@ -170,6 +170,9 @@ async fn argo_facts(
     Ok(())
 }
 
+/// Kubernetes keeps events for a while only (an hour by default): say what the count covers.
+const KEPT: &str = "(those the cluster still keeps, by default the last hour)";
+
 /// The count of Warning events, or why there is none.
 async fn warning_events(deps: &Deps<'_>) -> String {
     let Some(client) = deps.kube else {
@@ -185,9 +188,9 @@ async fn warning_events(deps: &Deps<'_>) -> String {
                 .as_deref()
                 .is_some_and(|c| !c.is_empty()) =>
         {
-            format!("more than {}", list.items.len())
+            format!("more than {} {KEPT}", list.items.len())
         }
-        Ok(Ok(list)) => list.items.len().to_string(),
+        Ok(Ok(list)) => format!("{} {KEPT}", list.items.len()),
         Ok(Err(e)) => {
             tracing::warn!(error = %e, "briefing: cannot list warning events");
             "unavailable (the cluster did not answer the list)".into()

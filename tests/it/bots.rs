@@ -142,6 +142,7 @@ on_both_backends! {
             "content": "Needs attention: worker is Degraded since 06:00. podinfo deployed abc1234def."})]).await;
         let mut c = config(db, &peer, &[("herald.toml", HERALD)]);
         c.llm.base_url = Some(llm.base_url.clone());
+        c.kubernetes.api_url = Some(cluster_with_two_warnings().await);
         let clock = Clock::manual(before_eight());
         let app = spawn_app_with_clock(c.clone(), clock.clone()).await;
         seed_argo(db).await;
@@ -164,7 +165,7 @@ on_both_backends! {
             "#1 Scale podinfo to 3",
             "Pending approvals: 0",
             "Watchman findings in the last 24 h: 0",
-            "Warning events in the cluster: not configured",
+            "Warning events in the cluster: 2 (those the cluster still keeps",
         ] {
             assert!(briefing.contains(fact), "{fact:?} missing from:\n{briefing}");
         }
@@ -235,10 +236,14 @@ async fn a_briefing_missed_while_down_is_posted_once_at_start_within_the_grace_w
         let late = eight() + chrono::Duration::minutes(90);
         let app = spawn_app_with_clock(c.clone(), Clock::manual(late)).await;
         let sent = peer.wait_sent(OPS, 1).await;
+        let briefing = text(&sent[0]);
         assert!(
-            text(&sent[0]).contains("No summary: no LLM is configured"),
-            "{}",
-            text(&sent[0])
+            briefing.contains("No summary: no LLM is configured"),
+            "{briefing}"
+        );
+        assert!(
+            briefing.contains("Warning events in the cluster: not configured"),
+            "{briefing}"
         );
         let runs = app.state.store.bot_runs("herald").await.expect("runs");
         assert_eq!(runs.len(), 1);
@@ -266,6 +271,27 @@ async fn a_briefing_missed_while_down_is_posted_once_at_start_within_the_grace_w
         db.drop_db().await;
     })
     .await;
+}
+
+/// A Kubernetes API server that knows two Warning events (and answers an empty list to any other selector).
+async fn cluster_with_two_warnings() -> String {
+    let app = Router::new().route(
+        "/api/v1/events",
+        get(|axum::extract::RawQuery(q): axum::extract::RawQuery| async move {
+            let warnings = q.is_some_and(|q| q.contains("fieldSelector=type%3DWarning"));
+            let event = |name: &str| json!({"metadata": {"name": name, "namespace": "apps"},
+                "involvedObject": {"kind": "Pod", "name": "worker-1", "namespace": "apps"},
+                "type": "Warning", "reason": "BackOff", "message": "Back-off restarting failed container"});
+            let items = if warnings { vec![event("e1"), event("e2")] } else { vec![] };
+            axum::Json(json!({"kind": "EventList", "apiVersion": "v1", "metadata": {"resourceVersion": "7"}, "items": items}))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
+    format!("http://{addr}")
 }
 
 /// A local endpoint answering with whatever status the test sets.
