@@ -256,6 +256,9 @@ fn check(config: &Config, f: BotFile, problems: &mut Vec<String>) -> Option<Bot>
         .map_err(|e| problems.push(format!("catch_up: {e}")))
         .ok();
     let endpoints = endpoints(&f.endpoints, kind, problems);
+    if !endpoints.is_empty() && !tools.contains(&Tool::Http) {
+        problems.push("endpoints are listed but tools does not allow \"http\"".into());
+    }
     Some(Bot {
         name: f.name,
         kind: kind?,

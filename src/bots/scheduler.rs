@@ -83,8 +83,14 @@ pub async fn run(state: SharedState, bots: Vec<Bot>) -> anyhow::Result<()> {
     let names: Vec<&str> = bots.iter().map(|b| b.name.as_str()).collect();
     tracing::info!(bots = ?names, "scheduler started");
     let mut cursor = Cursor::default();
+    let deps = Deps::of(&state);
     loop {
-        tick(&Deps::of(&state), &bots, &mut cursor, state.clock.now()).await;
+        // A run cut short by shutdown has written nothing (its one transaction never committed): the catch-up at
+        // the next start does it.
+        tokio::select! {
+            () = state.shutdown.cancelled() => return Ok(()),
+            () = tick(&deps, &bots, &mut cursor, state.clock.now()) => {}
+        }
         tokio::select! {
             () = state.shutdown.cancelled() => return Ok(()),
             () = tokio::time::sleep(POLL) => {}

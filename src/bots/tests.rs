@@ -72,7 +72,8 @@ colour = "blue"
     .expect("write");
     std::fs::write(
         bots.path().join("b.toml"),
-        "name = \"daily\"\nkind = \"watchman\"\nschedule = \"* * * * *\"\nchannels = [\"ops\"]\n",
+        "name = \"daily\"\nkind = \"watchman\"\nschedule = \"* * * * *\"\nchannels = [\"ops\"]\n\
+         [[endpoints]]\nname = \"api\"\nurl = \"http://127.0.0.1:8080/healthz\"\n",
     )
     .expect("write");
     std::fs::write(
@@ -95,13 +96,14 @@ colour = "blue"
         "\"http\" is not a tool of this kind",
         "another bot file is already named \"daily\"",
         "c.toml: missing field `schedule`",
+        "tools does not allow \"http\"",
     ] {
         assert!(has(needle), "no problem mentions {needle:?}: {problems:#?}");
     }
     assert!(problems.iter().all(|p| !p.contains("README.md:")));
     assert_eq!(
         problems.len(),
-        10,
+        11,
         "one line per problem, nothing twice: {problems:#?}"
     );
     let mut full = c.clone();
