@@ -37,6 +37,7 @@ pub struct App {
     telegram: Option<Arc<Telegram>>,
     matrix: Option<Arc<Matrix>>,
     discord: Option<Arc<Discord>>,
+    bots: Vec<crate::bots::Bot>,
 }
 
 type TaskResult = (&'static str, anyhow::Result<()>);
@@ -74,6 +75,8 @@ impl App {
             true => Some(Arc::new(Llm::new(&config.llm)?)),
             false => None,
         };
+        let bots = crate::bots::load(&config)
+            .map_err(|p| anyhow::anyhow!("bot files: {}", p.join("; ")))?;
         let addr = config.http.listen_addr().map_err(anyhow::Error::msg)?;
         let listener = TcpListener::bind(addr)
             .await
@@ -96,6 +99,7 @@ impl App {
             telegram,
             matrix,
             discord,
+            bots,
         })
     }
 
@@ -119,6 +123,7 @@ impl App {
             telegram,
             matrix,
             discord,
+            bots,
         } = self;
         let shutdown = state.shutdown.clone();
         tracing::info!(
@@ -202,6 +207,11 @@ impl App {
             spawn(&mut tasks, "argo cd feed", crate::feed::run(state.clone()));
         }
         spawn(&mut tasks, "dispatcher", dispatch::run(state.clone()));
+        spawn(
+            &mut tasks,
+            "scheduler",
+            crate::bots::scheduler::run(state.clone(), bots),
+        );
         spawn(
             &mut tasks,
             "http server",

@@ -40,6 +40,21 @@ pub enum Command {
     Audit(AuditCommand),
     /// Try every configured connection; print a verdict per line; exit 1 on any problem.
     Doctor,
+    /// Run monitoring agents (bots/) by hand.
+    #[command(subcommand)]
+    Briefing(BriefingCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BriefingCommand {
+    /// Run one bot now: record the run and queue its messages for the running daemon to send.
+    Run {
+        /// The bot's name (its `name` in bots/).
+        name: String,
+        /// Print what it would post instead; record and queue nothing.
+        #[arg(long)]
+        dry_run: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,6 +112,9 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Tickets(cmd) => tickets(&loaded.config, cmd).await,
         Command::Audit(AuditCommand::Verify) => verify(&loaded.config).await,
         Command::Doctor => doctor(&loaded.config).await,
+        Command::Briefing(BriefingCommand::Run { name, dry_run }) => {
+            briefing(&loaded.config, &name, dry_run).await
+        }
     };
     match result {
         Ok(code) => code,
@@ -251,4 +269,39 @@ async fn doctor(config: &Config) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+async fn briefing(config: &Config, name: &str, dry_run: bool) -> anyhow::Result<ExitCode> {
+    use crate::bots::scheduler::{self, Deps};
+    let bots =
+        crate::bots::load(config).map_err(|p| anyhow::anyhow!("bot files: {}", p.join("; ")))?;
+    let Some(bot) = bots.iter().find(|b| b.name == name) else {
+        let names: Vec<&str> = bots.iter().map(|b| b.name.as_str()).collect();
+        anyhow::bail!("no bot is named {name:?}; bots: {}", names.join(", "));
+    };
+    let clock = Clock::system();
+    let store = app::connect_store(config, clock.clone()).await?;
+    let llm = match config.llm.is_on() {
+        true => Some(crate::llm::Llm::new(&config.llm)?),
+        false => None,
+    };
+    let kube = match config.kubernetes.is_on() {
+        true => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            crate::argo::client(&config.kubernetes).await.ok()
+        }
+        false => None,
+    };
+    let metrics = crate::metrics::Metrics::new();
+    let deps = Deps {
+        store: &store,
+        metrics: &metrics,
+        llm: llm.as_ref(),
+        kube: kube.as_ref(),
+        wakers: None,
+    };
+    let out = scheduler::run_now(&deps, bot, dry_run, clock.now()).await;
+    store.close().await;
+    println!("{}", out?);
+    Ok(ExitCode::SUCCESS)
 }

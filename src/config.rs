@@ -792,6 +792,9 @@ impl Config {
             }
         }
         check_dir("bots.dir", self.bots.dir.as_deref(), "bots", &mut problems);
+        if self.bots_dir().is_some_and(|d| d.is_dir()) {
+            problems.extend(crate::bots::problems(self));
+        }
         check_dir(
             "prompts.dir",
             self.prompts.dir.as_deref(),

@@ -28,6 +28,8 @@ pub struct Metrics {
     pub argo_observations: prometheus::IntCounter,
     /// Feed announcements by kind (incident, incident_changed, recovered, deployed, revert_proposed).
     pub argo_announcements: IntCounterVec,
+    /// Monitoring agent runs by bot and outcome (posted, quiet, already_done, skipped, failed).
+    pub bot_runs: IntCounterVec,
 }
 
 impl Metrics {
@@ -79,6 +81,11 @@ impl Metrics {
             "Argo CD feed announcements by kind",
             &["kind"],
         );
+        let bot_runs = counter(
+            "aura_bot_runs_total",
+            "Monitoring agent runs by bot and outcome",
+            &["bot", "outcome"],
+        );
         let build_info = IntGaugeVec::new(
             Opts::new("aura_build_info", "Build information; always 1"),
             &["version"],
@@ -98,6 +105,7 @@ impl Metrics {
             Box::new(argo_observations.clone()),
             Box::new(argo_announcements.clone()),
             Box::new(build_info),
+            Box::new(bot_runs.clone()),
         ] {
             registry
                 .register(collector)
@@ -114,6 +122,7 @@ impl Metrics {
             llm_cost_micros,
             argo_observations,
             argo_announcements,
+            bot_runs,
         }
     }
 
@@ -133,6 +142,7 @@ impl Metrics {
             "aura_tickets",
             "aura_tickets_created_total",
             "aura_ticket_transitions_total",
+            "aura_bot_runs_total",
         ]
     }
 
@@ -216,6 +226,7 @@ mod tests {
             .with_label_values(&["repo_read", "called"])
             .inc();
         m.argo_announcements.with_label_values(&["incident"]).inc();
+        m.bot_runs.with_label_values(&["herald", "posted"]).inc();
         let text = m.render(&store).await.expect("render");
         store.close().await;
         let mut rendered: Vec<&str> = text

@@ -10,7 +10,7 @@ struct Spec {
     optional: &'static [&'static str],
 }
 
-const SPECS: [Spec; 2] = [
+const SPECS: [Spec; 3] = [
     Spec {
         file: "system.md",
         required: &[],
@@ -20,6 +20,12 @@ const SPECS: [Spec; 2] = [
         file: "planner.md",
         required: &["ticket"],
         optional: &["agents_md", "conversation", "tools"],
+    },
+    // A monitoring agent's briefing; a bot file may name another file checked against this spec.
+    Spec {
+        file: "briefing.md",
+        required: &["facts"],
+        optional: &["bot", "date", "time_zone"],
     },
 ];
 
@@ -95,6 +101,38 @@ impl Prompts {
     }
 }
 
+/// Problems with `text` used as a template of the kind `spec_file` (e.g. `briefing.md`), named `name` in messages.
+pub fn check_as(spec_file: &str, name: &str, text: &str) -> Vec<String> {
+    let Some(spec) = SPECS.iter().find(|s| s.file == spec_file) else {
+        return vec![format!("prompts: no template kind {spec_file}")];
+    };
+    let used = placeholders(text);
+    let mut problems: Vec<String> = used
+        .iter()
+        .filter(|p| !spec.required.contains(&p.as_str()) && !spec.optional.contains(&p.as_str()))
+        .map(|p| format!("prompts/{name}: unknown placeholder {{{{{p}}}}}"))
+        .collect();
+    for r in spec.required {
+        if !used.iter().any(|u| u == r) {
+            problems.push(format!("prompts/{name}: missing placeholder {{{{{r}}}}}"));
+        }
+    }
+    problems
+}
+
+/// Renders a template's `text` with `values` (placeholders without a value render empty).
+pub fn render_text(text: &str, values: &[(&str, &str)]) -> String {
+    let mut out = text.to_owned();
+    for name in placeholders(text) {
+        let value = values
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map_or("", |(_, v)| v);
+        out = out.replace(&format!("{{{{{name}}}}}"), value);
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,6 +150,7 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("system.md"), "hi {{nme}}").expect("write");
         std::fs::write(dir.path().join("planner.md"), "no ticket here").expect("write");
+        std::fs::write(dir.path().join("briefing.md"), "{{facts}}").expect("write");
         let problems = Prompts::load(dir.path()).expect_err("invalid");
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("unknown placeholder {{nme}}"));

@@ -6,6 +6,7 @@
 mod approvals;
 mod argo;
 mod audit;
+mod bots;
 mod chat;
 mod executions;
 mod migrations;
@@ -26,6 +27,7 @@ use crate::domain::{AuditEntry, IllegalTransition, TicketId};
 
 pub use approvals::{NewApproval, StoredApproval};
 pub use argo::{IncidentMessage, IncidentRow};
+pub use bots::{AppHealth, BotRun, Deploy, Finding, Incident, OpenTicket, WatchTarget};
 pub use chat::{InboxRow, Link, OutboxRow};
 pub use executions::Execution;
 pub use tickets::TicketFilter;

@@ -2,6 +2,7 @@
 
 mod agent;
 mod api;
+mod bots;
 mod cli;
 mod common;
 mod container;
