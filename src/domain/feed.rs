@@ -119,14 +119,7 @@ pub fn step(
             r.pending_since = None;
             r.pending_count = 0;
             if incident.health != seen.health || incident.details != details {
-                incident.health = seen.health.clone();
-                incident.details = details;
-                out.push(Announcement::IncidentChanged {
-                    incident: incident.id,
-                    health: seen.health.clone(),
-                    revision: seen.revision.clone(),
-                    unhealthy: seen.unhealthy.clone(),
-                });
+                out.push(changed(incident, seen, details));
             }
             return (r, out);
         }
@@ -164,14 +157,7 @@ pub fn step(
         if let Some(incident) = &mut r.incident
             && incident.health != seen.health
         {
-            incident.health = seen.health.clone();
-            incident.details = details;
-            out.push(Announcement::IncidentChanged {
-                incident: incident.id,
-                health: seen.health.clone(),
-                revision: seen.revision.clone(),
-                unhealthy: seen.unhealthy.clone(),
-            });
+            out.push(changed(incident, seen, details));
         }
         return (r, out);
     }
@@ -193,6 +179,18 @@ pub fn step(
         });
     }
     (r, out)
+}
+
+/// Records what the open incident now says and announces the change (an edit of its message).
+fn changed(incident: &mut OpenIncident, seen: &Observed, details: String) -> Announcement {
+    incident.health = seen.health.clone();
+    incident.details = details;
+    Announcement::IncidentChanged {
+        incident: incident.id,
+        health: seen.health.clone(),
+        revision: seen.revision.clone(),
+        unhealthy: seen.unhealthy.clone(),
+    }
 }
 
 /// Parses `key=value[,key=value]`.
