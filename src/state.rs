@@ -15,7 +15,6 @@ use crate::metrics::Metrics;
 use crate::storage::Store;
 
 /// Built once in `app.rs`, shared behind an `Arc`.
-#[derive(Debug)]
 pub struct State {
     pub config: Config,
     pub store: Store,
@@ -31,6 +30,19 @@ pub struct State {
     /// The cluster (read-only) and its Argo CD Applications, when `[kubernetes]` is on.
     pub kube: Option<kube::Client>,
     pub argo: Option<Arc<Argo>>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("store", &self.store)
+            .field("clock", &self.clock)
+            .field("gitops", &self.gitops)
+            .field("llm", &self.llm)
+            .field("kube", &self.kube.as_ref().map(|_| "kube::Client"))
+            .field("argo", &self.argo)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Nudges for the loops that would otherwise wait for their next poll.
