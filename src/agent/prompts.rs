@@ -10,7 +10,7 @@ struct Spec {
     optional: &'static [&'static str],
 }
 
-const SPECS: [Spec; 2] = [
+const SPECS: [Spec; 3] = [
     Spec {
         file: "system.md",
         required: &[],
@@ -20,6 +20,11 @@ const SPECS: [Spec; 2] = [
         file: "planner.md",
         required: &["ticket"],
         optional: &["agents_md", "conversation", "tools"],
+    },
+    Spec {
+        file: "investigate.md",
+        required: &["question", "findings"],
+        optional: &["tools", "max_turns"],
     },
 ];
 
@@ -112,6 +117,11 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(dir.path().join("system.md"), "hi {{nme}}").expect("write");
         std::fs::write(dir.path().join("planner.md"), "no ticket here").expect("write");
+        std::fs::write(
+            dir.path().join("investigate.md"),
+            "{{question}} {{findings}}",
+        )
+        .expect("write");
         let problems = Prompts::load(dir.path()).expect_err("invalid");
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("unknown placeholder {{nme}}"));

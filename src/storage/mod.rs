@@ -7,6 +7,7 @@ mod approvals;
 mod audit;
 mod chat;
 mod executions;
+mod investigations;
 mod migrations;
 mod tickets;
 
@@ -26,6 +27,7 @@ use crate::domain::{AuditEntry, IllegalTransition, TicketId};
 pub use approvals::{NewApproval, StoredApproval};
 pub use chat::{InboxRow, Link, OutboxRow};
 pub use executions::Execution;
+pub use investigations::{Investigation, NewInvestigation};
 pub use tickets::TicketFilter;
 
 /// Which database engine a URL selects.

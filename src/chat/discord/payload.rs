@@ -172,6 +172,10 @@ fn option(arg: &'static str, required: bool) -> CreateCommandOption {
     let (kind, description) = match arg {
         "id" => (CommandOptionType::Integer, "the ticket number"),
         "turns" => (CommandOptionType::Integer, "how many more agent turns"),
+        "number" => (
+            CommandOptionType::Integer,
+            "the question's number (from the answer)",
+        ),
         "text" => (
             CommandOptionType::String,
             "what is wrong (the first line is the title)",
