@@ -165,9 +165,12 @@ pub fn test_config(db: &TestDb) -> Config {
 
 /// Builds and runs Aura with `config`.
 pub async fn spawn_app(config: Config) -> TestApp {
-    let app = App::build(config, Clock::system())
-        .await
-        .expect("app builds");
+    spawn_app_with_clock(config, Clock::system()).await
+}
+
+/// Builds and runs Aura with `config` and `clock` (a manual clock moves time windows without sleeping).
+pub async fn spawn_app_with_clock(config: Config, clock: Clock) -> TestApp {
+    let app = App::build(config, clock).await.expect("app builds");
     let addr = app.local_addr().expect("addr");
     let state = app.state();
     let handle = tokio::spawn(app.run());

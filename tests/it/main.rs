@@ -14,6 +14,7 @@ mod doctor;
 mod github_fake;
 mod gitops;
 mod gitops_world;
+mod investigate;
 mod kube_fake;
 mod llm_fake;
 mod matrix;
