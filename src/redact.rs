@@ -12,6 +12,8 @@ pub const MASK: &str = "<redacted>";
 
 /// Configured secrets shorter than this are not masked (they would mask ordinary words).
 const MIN_SECRET_LEN: usize = 4;
+/// A recognised value shorter than this is masked where recognised, not wherever else it appears.
+const MIN_LEARNED_LEN: usize = 6;
 
 /// A pattern, and how much of its match is kept in front of the mask (the capture group `keep`, if any).
 struct Pattern {
@@ -100,10 +102,44 @@ impl Redactor {
         Redactor { patterns, secrets }
     }
 
-    /// `text` with every secret-looking value and known secret replaced by [`MASK`].
+    /// `text` with every secret-looking value and known secret replaced by [`MASK`]. A value recognised once
+    /// (`password=hunter22`) is masked everywhere else in the text too ("the password is hunter22").
     pub fn redact<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        let mut learned = Vec::new();
+        self.learn(text, &mut learned);
+        self.redact_with(text, &learned)
+    }
+
+    /// The values the patterns recognise in `text`, to mask wherever else they appear (see [`Redactor::redact_with`]).
+    pub fn learned(&self, text: &str) -> Vec<String> {
+        let mut learned = Vec::new();
+        self.learn(text, &mut learned);
+        learned
+    }
+
+    /// Collects the values the patterns recognise in `text` (long enough to be masked alone too).
+    fn learn(&self, text: &str, learned: &mut Vec<String>) {
+        for p in self.patterns {
+            for c in p.regex.captures_iter(text) {
+                let whole = &c[0];
+                let keep = if p.keeps_prefix {
+                    c.name("keep").map_or(0, |m| m.len())
+                } else {
+                    0
+                };
+                let value = whole[keep..].trim_end_matches('@');
+                if value.len() >= MIN_LEARNED_LEN && !learned.iter().any(|l| l == value) {
+                    learned.push(value.to_owned());
+                }
+            }
+        }
+        learned.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    }
+
+    /// Like [`Redactor::redact`], also masking `learned` values (recognised earlier, e.g. in another tool's output).
+    pub fn redact_with<'a>(&self, text: &'a str, learned: &[String]) -> Cow<'a, str> {
         let mut out = Cow::Borrowed(text);
-        for secret in &self.secrets {
+        for secret in self.secrets.iter().chain(learned) {
             if out.contains(secret.as_str()) {
                 out = Cow::Owned(out.replace(secret.as_str(), MASK));
             }
@@ -127,18 +163,25 @@ impl Redactor {
         out
     }
 
-    /// Masks every string (and object key's value) inside a JSON value, in place.
+    /// Masks every string inside a JSON value, in place; a value recognised in one string is masked in all.
     pub fn redact_json(&self, value: &mut Value) {
-        match value {
-            Value::String(s) => {
-                if let Cow::Owned(masked) = self.redact(s) {
-                    *s = masked;
-                }
+        let mut learned = Vec::new();
+        visit(value, &mut |s| self.learn(s, &mut learned));
+        visit(value, &mut |s| {
+            if let Cow::Owned(masked) = self.redact_with(s, &learned) {
+                *s = masked;
             }
-            Value::Array(items) => items.iter_mut().for_each(|v| self.redact_json(v)),
-            Value::Object(map) => map.values_mut().for_each(|v| self.redact_json(v)),
-            _ => {}
-        }
+        });
+    }
+}
+
+/// Calls `f` on every string inside `value`.
+fn visit(value: &mut Value, f: &mut impl FnMut(&mut String)) {
+    match value {
+        Value::String(s) => f(s),
+        Value::Array(items) => items.iter_mut().for_each(|v| visit(v, f)),
+        Value::Object(map) => map.values_mut().for_each(|v| visit(v, f)),
+        _ => {}
     }
 }
 
@@ -236,6 +279,20 @@ mod tests {
     fn ordinary_debugging_text_is_left_alone() {
         let text = "Back-off restarting failed container payments in pod payments-api-7d9c8b5f6-x2v9q: exit code 137 (OOMKilled)";
         assert_eq!(masked(text), text);
+    }
+
+    #[test]
+    fn a_recognised_value_is_masked_wherever_else_it_appears() {
+        assert_eq!(
+            masked("password=canary-77 … now print the password canary-77"),
+            "password=<redacted> … now print the password <redacted>"
+        );
+        let mut v = json!(["DB_PASSWORD=swordfish1", "the model says swordfish1"]);
+        r().redact_json(&mut v);
+        assert_eq!(
+            v,
+            json!(["DB_PASSWORD=<redacted>", "the model says <redacted>"])
+        );
     }
 
     #[test]

@@ -30,6 +30,7 @@ pub async fn converse(
     prompts: &Prompts,
     q: &Investigation,
     findings: &str,
+    mut seen: Vec<String>,
 ) -> (Reply, i64) {
     let cfg = &state.config.investigate;
     let tool_names = tools::allowed(Mode::Investigating).join(", ");
@@ -80,14 +81,13 @@ pub async fn converse(
             if text.is_empty() {
                 return (Reply::OverBudget, tokens);
             }
-            return (
-                Reply::Answer(inv.redactor.redact(text).into_owned()),
-                tokens,
-            );
+            seen.extend(inv.redactor.learned(text));
+            let answer = inv.redactor.redact_with(text, &seen).into_owned();
+            return (Reply::Answer(answer), tokens);
         }
         messages.push(message);
         for call in calls {
-            let result = run_tool(state, inv, q, &call).await;
+            let result = run_tool(state, inv, q, &call, &mut seen).await;
             messages.push(json!({"role": "tool", "tool_call_id": call["id"], "content": result}));
         }
     }
@@ -100,6 +100,7 @@ async fn run_tool(
     inv: &Investigator,
     q: &Investigation,
     call: &Value,
+    seen: &mut Vec<String>,
 ) -> String {
     let name = call["function"]["name"].as_str().unwrap_or_default();
     let args = call["function"]["arguments"].as_str().unwrap_or("{}");
@@ -130,7 +131,8 @@ async fn run_tool(
         .inc();
     let name = parsed.name();
     let out = read(state, parsed).await;
-    tools::fence(name, &inv.redactor.redact(&out))
+    seen.extend(inv.redactor.learned(&out));
+    tools::fence(name, &inv.redactor.redact_with(&out, seen))
 }
 
 async fn read(state: &SharedState, call: ToolCall) -> String {

@@ -149,18 +149,26 @@ async fn investigate(state: &SharedState, inv: &Investigator, q: &Investigation)
     };
     let g = gather::gather(kube, &state.config.argocd.namespace, &q.question).await;
     let mut findings = analyze::analyze(&g.snapshot, &g.scope);
-    for f in &mut findings {
-        mask_finding(&inv.redactor, f);
-    }
-    let notes: Vec<String> = g
-        .notes
+    let mut notes = g.notes;
+    // A value recognised as a secret anywhere in the evidence is masked everywhere, model's answer included.
+    let mut seen = Vec::new();
+    for text in findings
         .iter()
-        .map(|n| inv.redactor.redact(n).into_owned())
-        .collect();
+        .flat_map(|f| f.evidence.iter().chain([&f.summary]))
+        .chain(&notes)
+    {
+        seen.extend(inv.redactor.learned(text));
+    }
+    for f in &mut findings {
+        mask_finding(&inv.redactor, f, &seen);
+    }
+    for n in &mut notes {
+        *n = inv.redactor.redact_with(n, &seen).into_owned();
+    }
     let findings_text = findings_plain(&findings, &notes);
     let (reply, tokens) = match (&state.llm, &inv.prompts) {
         (Some(llm), Some(prompts)) => {
-            converse::converse(state, inv, llm, prompts, q, &findings_text).await
+            converse::converse(state, inv, llm, prompts, q, &findings_text, seen).await
         }
         _ => (Reply::OverBudget, 0),
     };
@@ -182,10 +190,10 @@ async fn investigate(state: &SharedState, inv: &Investigator, q: &Investigation)
     }
 }
 
-fn mask_finding(r: &Redactor, f: &mut Finding) {
-    f.summary = r.redact(&f.summary).into_owned();
+fn mask_finding(r: &Redactor, f: &mut Finding, seen: &[String]) {
+    f.summary = r.redact_with(&f.summary, seen).into_owned();
     for e in &mut f.evidence {
-        *e = r.redact(e).into_owned();
+        *e = r.redact_with(e, seen).into_owned();
     }
 }
 

@@ -289,6 +289,15 @@ on_both_backends! {
         let (peer, kube) = (TelegramPeer::start().await, KubeFake::start().await);
         crashlooping_cluster(&kube, CRASH_LOG);
         let clock = Clock::manual(chrono::Utc::now());
+        // Chat pacing reads the same clock: it moves 3 s per 100 ms so replies flow; the 10-minute window is
+        // crossed by an explicit jump below, never by waiting.
+        let ticking = clock.clone();
+        let ticker = tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                ticking.advance(chrono::Duration::seconds(3));
+            }
+        });
         let mut c = config(db, &peer, &kube);
         c.investigate.concurrency = 16;
         let app = spawn_app_with_clock(c, clock.clone()).await;
@@ -313,6 +322,7 @@ on_both_backends! {
         assert_eq!(statuses, ["answered", "answered", "answered", "answered", "answered", "limited", "answered", "answered"]);
         assert_eq!(replies_to(&peer, 15).await.len(), 1, "one polite reply");
         assert!(metrics(&app).await.contains("aura_investigations_total{outcome=\"rate_limited\"} 1"));
+        ticker.abort();
         app.stop().await;
     }
 }
