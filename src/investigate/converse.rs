@@ -53,18 +53,17 @@ pub async fn converse(
             return (Reply::OverBudget, tokens);
         }
         let last = turn == cfg.max_turns;
+        let mut sent = messages.clone();
+        if last {
+            sent.push(json!({"role": "system", "content": "This is your last turn: answer now with what you have."}));
+        }
         let mut request = json!({
             "model": llm.config().model_for("standard"),
-            "messages": messages,
+            "messages": sent,
             "tools": tools::schemas(Mode::Investigating),
             "tool_choice": if last { "none" } else { "auto" },
             "stream": false,
         });
-        if last {
-            request["messages"].as_array_mut().map(|m| {
-                m.push(json!({"role": "system", "content": "This is your last turn: answer now with what you have."}))
-            });
-        }
         inv.redactor.redact_json(&mut request);
         let (reply, usage) = match llm.chat(&state.metrics, request).await {
             Ok(r) => r,

@@ -15,6 +15,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{Value, json};
 
+/// (plural, namespace or "" for cluster-scoped kinds, name).
+type ObjectKey = (String, String, String);
+
 /// A running fake with scripted applications.
 #[derive(Clone)]
 pub struct KubeFake {
@@ -22,7 +25,7 @@ pub struct KubeFake {
     /// What the identity may do: (verb, API group, resource or resource/subresource), in every namespace.
     allowed: Arc<Mutex<BTreeSet<(String, String, String)>>>,
     /// Generic objects by (plural, namespace or "", name).
-    objects: Arc<Mutex<BTreeMap<(String, String, String), Value>>>,
+    objects: Arc<Mutex<BTreeMap<ObjectKey, Value>>>,
     /// Container logs by `namespace/pod/container/previous`.
     logs: Arc<Mutex<HashMap<String, String>>>,
     pub url: String,
