@@ -232,9 +232,9 @@ pub fn schemas(mode: Mode) -> Value {
         ),
         (
             "kube_list",
-            "List Kubernetes objects (read-only) of one kind in a namespace: pods, deployments, services, events, or nodes (cluster-wide). Secrets are never readable.",
+            "List Kubernetes objects (read-only) of one kind in a namespace: pods, deployments, services, events, endpoints, persistentvolumeclaims, ingresses, or nodes (cluster-wide). Secrets are never readable.",
             json!({"type": "object", "properties": {
-             "kind": {"type": "string", "enum": ["pods", "deployments", "services", "events", "nodes"]},
+             "kind": {"type": "string", "enum": ["pods", "deployments", "services", "events", "nodes", "endpoints", "persistentvolumeclaims", "ingresses"]},
              "namespace": {"type": "string"}, "selector": {"type": "string", "description": "label selector, e.g. app=podinfo"}},
            "required": ["kind", "namespace"]}),
         ),

@@ -279,9 +279,13 @@ mod tests {
         assert_eq!(
             names,
             [
-                "ticket", "tickets", "status", "approve", "reject", "cancel", "resume", "help"
+                "ticket", "tickets", "status", "approve", "reject", "cancel", "resume", "escalate",
+                "help"
             ]
         );
+        let escalate = &commands[7];
+        assert_eq!(escalate["options"][0]["name"], "number");
+        assert_eq!(escalate["options"][0]["type"], 4, "integer");
         let reject = &commands[4];
         assert_eq!(reject["options"][0]["name"], "id");
         assert_eq!(reject["options"][0]["type"], 4, "integer");
