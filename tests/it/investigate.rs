@@ -447,6 +447,14 @@ async fn a_question_cut_off_by_a_crash_is_answered_once_after_the_restart() {
             qs.first().is_some_and(|q| q.status == "running")
         })
         .await;
+        // Crash while the model is thinking: the question is running and its LLM call is in flight.
+        for _ in 0..200 {
+            if !llm.requests().is_empty() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(llm.requests().len(), 1, "the first run reached the model");
         app.crash();
 
         let app = spawn_app(c).await;
