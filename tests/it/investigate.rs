@@ -475,3 +475,45 @@ async fn a_question_cut_off_by_a_crash_is_answered_once_after_the_restart() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_discord_user_mention_is_answered_as_a_reply_to_the_question() {
+    timed(async {
+        let db = TestDb::new(crate::common::Backend::Sqlite)
+            .await
+            .expect("sqlite");
+        let (fake, kube) = (
+            crate::discord_fake::DiscordFake::start().await,
+            KubeFake::start().await,
+        );
+        crashlooping_cluster(&kube, CRASH_LOG);
+        let mut c = crate::discord::discord_config(&db, &fake);
+        c.kubernetes.api_url = Some(kube.url.clone());
+        let app = spawn_app(c).await;
+        fake.wait_ready().await;
+        let ops = crate::discord_fake::OPS;
+        let question = fake.says(
+            ops,
+            crate::discord_fake::BOB,
+            "<@4242> why is payments crashlooping?",
+        );
+        let sent = fake
+            .wait_messages(ops, "the answer", |m| {
+                m.iter().any(|m| m.content.contains("CrashLoopBackOff"))
+            })
+            .await;
+        let answer = sent
+            .iter()
+            .find(|m| m.content.contains("CrashLoopBackOff"))
+            .expect("answer");
+        assert_eq!(answer.reply_to, Some(question), "answered on the question");
+        assert!(
+            answer.content.contains("exit code 1") && answer.content.contains("/escalate 1"),
+            "{}",
+            answer.content
+        );
+        crate::discord::assert_no_mentions(&fake);
+        app.stop().await;
+    })
+    .await;
+}
