@@ -517,3 +517,50 @@ async fn a_discord_user_mention_is_answered_as_a_reply_to_the_question() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_or_over_budget_llm_leaves_the_findings_as_the_answer() {
+    timed(async {
+        let db = TestDb::new(crate::common::Backend::Sqlite)
+            .await
+            .expect("sqlite");
+        let (peer, kube) = (TelegramPeer::start().await, KubeFake::start().await);
+        crashlooping_cluster(&kube, CRASH_LOG);
+        // The model keeps reading (150 tokens a call) past a 100-token budget.
+        let llm = LlmFake::start(vec![tool_call(
+            "kube_list",
+            json!({"kind": "pods", "namespace": "payments"}),
+        )])
+        .await;
+        let mut c = config(&db, &peer, &kube);
+        c.llm.base_url = Some(llm.base_url.clone());
+        c.investigate.max_tokens = 100;
+        let app = spawn_app(c.clone()).await;
+        mention(&peer, ALICE, 10, "why is payments crashlooping?").await;
+        let text = wait_reply(&peer, 10).await;
+        assert!(text.contains("CrashLoopBackOff after 7 restarts"), "{text}");
+        assert_eq!(llm.requests().len(), 1, "no call beyond the token budget");
+        app.stop().await;
+
+        // An endpoint that does not answer at all.
+        c.llm.base_url = Some("http://127.0.0.1:9/v1".into());
+        let app = spawn_app(c).await;
+        mention(&peer, ALICE, 11, "why is payments crashlooping?").await;
+        let text = wait_reply(&peer, 11).await;
+        assert!(text.contains("CrashLoopBackOff after 7 restarts"), "{text}");
+        let outcomes: Vec<Option<String>> = questions(&app)
+            .await
+            .into_iter()
+            .map(|q| q.outcome)
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                Some("over_budget".to_owned()),
+                Some("llm_failed".to_owned())
+            ]
+        );
+        app.stop().await;
+    })
+    .await;
+}
