@@ -22,6 +22,7 @@ use crate::clock::Clock;
 use crate::config::{Config, redact_url};
 use crate::dispatch;
 use crate::gitops::{GitOps, executor, observer};
+use crate::investigate::{self, Investigator};
 use crate::llm::Llm;
 use crate::metrics::Metrics;
 use crate::state::{SharedState, State, Wakers};
@@ -214,6 +215,11 @@ impl App {
         );
         spawn(
             &mut tasks,
+            "investigator",
+            investigate::run(state.clone(), investigator(&state)?),
+        );
+        spawn(
+            &mut tasks,
             "http server",
             crate::http::serve(listener, state.clone(), routes),
         );
@@ -270,6 +276,24 @@ fn agent(state: &State, gitops: Arc<GitOps>) -> anyhow::Result<Option<Arc<Agent>
         state.kube.clone(),
         state.argo.clone(),
     )?)))
+}
+
+/// The @mention investigator; with `[llm]` it needs the prompts (checked by `aura check`).
+fn investigator(state: &SharedState) -> anyhow::Result<Arc<Investigator>> {
+    let prompts = match &state.llm {
+        Some(_) => {
+            let dir = state
+                .config
+                .prompts_dir()
+                .unwrap_or_else(|| "prompts".into());
+            Some(
+                Prompts::load(&dir)
+                    .map_err(|p| anyhow::anyhow!("prompt templates: {}", p.join("; ")))?,
+            )
+        }
+        None => None,
+    };
+    Ok(Arc::new(Investigator::new(state, prompts)))
 }
 
 fn spawn(

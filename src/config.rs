@@ -32,6 +32,7 @@ pub struct Config {
     pub channels: BTreeMap<String, Vec<String>>,
     pub bots: DirConfig,
     pub prompts: DirConfig,
+    pub investigate: InvestigateConfig,
 }
 
 /// `[database]`: where tickets and the audit log live.
@@ -614,6 +615,64 @@ impl ArgoConfig {
     }
 }
 
+/// `[investigate]`: answering `@aura <question>` with read-only debugging, and its budgets.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct InvestigateConfig {
+    /// Whether mentions that are not commands are investigated.
+    pub enabled: bool,
+    /// Questions one user may ask per `window`.
+    pub per_user: u32,
+    /// The rate-limit window, e.g. `10m`.
+    pub window: String,
+    /// Investigations running at once; more questions than that get a "busy" reply.
+    pub concurrency: u32,
+    /// LLM turns one answer may use.
+    pub max_turns: u32,
+    /// LLM tokens one answer may use; beyond that the findings are the answer.
+    pub max_tokens: i64,
+}
+
+impl Default for InvestigateConfig {
+    fn default() -> Self {
+        InvestigateConfig {
+            enabled: true,
+            per_user: 5,
+            window: "10m".into(),
+            concurrency: 4,
+            max_turns: 4,
+            max_tokens: 20_000,
+        }
+    }
+}
+
+impl InvestigateConfig {
+    /// The rate-limit window (validated; 10 minutes if unparsable).
+    pub fn window(&self) -> chrono::Duration {
+        parse_duration(&self.window).unwrap_or(chrono::Duration::minutes(10))
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        if let Err(e) = parse_duration(&self.window) {
+            problems.push(format!("investigate.window: {e}"));
+        }
+        if self.per_user == 0 {
+            problems.push("investigate.per_user must be at least 1 (use enabled = false to turn questions off)".into());
+        }
+        if !(1..=64).contains(&self.concurrency) {
+            problems.push("investigate.concurrency must be from 1 to 64".into());
+        }
+        if !(1..=20).contains(&self.max_turns) {
+            problems.push("investigate.max_turns must be from 1 to 20".into());
+        }
+        if self.max_tokens < 1 {
+            problems.push("investigate.max_tokens must be at least 1".into());
+        }
+        problems
+    }
+}
+
 /// Parses `90s`, `30m`, `2h`, `1d`.
 pub fn parse_duration(s: &str) -> Result<chrono::Duration, String> {
     let s = s.trim();
@@ -784,6 +843,7 @@ impl Config {
         problems.extend(self.discord.problems());
         problems.extend(self.agent_problems());
         problems.extend(self.approval_problems());
+        problems.extend(self.investigate.problems());
         for (name, addresses) in &self.channels {
             for a in addresses {
                 if let Err(e) = a.parse::<ChatAddress>() {
@@ -1075,6 +1135,30 @@ mod tests {
         assert!(
             !format!("{c:?}").contains("s3cret"),
             "Debug must not show secrets"
+        );
+    }
+
+    #[test]
+    fn the_investigate_section_has_defaults_and_is_validated() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let p = write(dir.path(), "");
+        let c = load_from(Some(&p), vec![]).expect("valid").config;
+        let i = &c.investigate;
+        assert!(i.enabled);
+        assert_eq!(
+            (i.per_user, i.concurrency, i.max_turns, i.max_tokens),
+            (5, 4, 4, 20_000)
+        );
+        assert_eq!(i.window(), chrono::Duration::minutes(10));
+        let p = write(
+            dir.path(),
+            "[investigate]\nper_user = 0\nwindow = \"soon\"\nconcurrency = 0\nmax_turns = 0\nmax_tokens = 0\n",
+        );
+        let problems = load_from(Some(&p), vec![]).expect_err("invalid").0;
+        assert_eq!(problems.len(), 5, "{problems:?}");
+        assert!(
+            problems.iter().all(|p| p.starts_with("investigate.")),
+            "{problems:?}"
         );
     }
 

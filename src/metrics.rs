@@ -143,6 +143,8 @@ impl Metrics {
             "aura_tickets_created_total",
             "aura_ticket_transitions_total",
             "aura_bot_runs_total",
+            "aura_investigations_total",
+            "aura_investigation_tokens_total",
         ]
     }
 
@@ -180,6 +182,26 @@ impl Metrics {
         for (to, n) in store.transitions_by_status().await? {
             let _ = writeln!(text, "aura_ticket_transitions_total{{to=\"{to}\"}} {n}");
         }
+        let (by_outcome, tokens) = store.investigation_figures().await?;
+        family(
+            &mut text,
+            "aura_investigations_total",
+            "counter",
+            "Answered or refused @mention questions by outcome",
+        );
+        for (outcome, n) in by_outcome {
+            let _ = writeln!(
+                text,
+                "aura_investigations_total{{outcome=\"{outcome}\"}} {n}"
+            );
+        }
+        family(
+            &mut text,
+            "aura_investigation_tokens_total",
+            "counter",
+            "LLM tokens used answering @mention questions",
+        );
+        let _ = writeln!(text, "aura_investigation_tokens_total {tokens}");
         Ok(text)
     }
 }

@@ -50,6 +50,8 @@ impl std::fmt::Debug for State {
 pub struct Wakers {
     /// An adapter recorded inbound events.
     pub inbox: Notify,
+    /// A question was queued for the @mention investigator.
+    pub investigations: Notify,
     senders: [Notify; 3],
 }
 

@@ -8,9 +8,10 @@ use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
 use crate::config::LogConfig;
+use crate::redact::Redactor;
 
 /// What a secret is replaced with in log output.
-pub const MASK: &str = "<redacted>";
+pub const MASK: &str = crate::redact::MASK;
 
 /// Installs the global subscriber; `secrets` are masked in everything logged. Later calls (tests) are ignored.
 pub fn init(log: &LogConfig, secrets: Vec<String>) {
@@ -29,21 +30,19 @@ pub fn init(log: &LogConfig, secrets: Vec<String>) {
     };
 }
 
-/// A log writer that masks known secrets (a Bot API URL carries the token; a library may log one).
+/// A log writer that masks known secrets (a Bot API URL carries the token; a library may log one) and values that
+/// look like credentials (see `redact`).
 #[derive(Clone)]
 pub struct Redacting<W> {
-    secrets: Arc<Vec<String>>,
+    secrets: Arc<Redactor>,
     inner: W,
 }
 
 impl<W> Redacting<W> {
     /// Masks every secret of at least 4 characters (shorter ones would mask ordinary words).
     pub fn new(secrets: Vec<String>, inner: W) -> Self {
-        let mut secrets: Vec<String> = secrets.into_iter().filter(|s| s.len() >= 4).collect();
-        // Longest first, so a secret containing another is masked whole.
-        secrets.sort_by_key(|s| std::cmp::Reverse(s.len()));
         Redacting {
-            secrets: Arc::new(secrets),
+            secrets: Arc::new(Redactor::new(secrets)),
             inner,
         }
     }
@@ -51,7 +50,7 @@ impl<W> Redacting<W> {
 
 /// One write of a formatted event, masked.
 pub struct RedactingWriter<W> {
-    secrets: Arc<Vec<String>>,
+    secrets: Arc<Redactor>,
     inner: W,
 }
 
@@ -72,13 +71,9 @@ where
 
 impl<W: Write> Write for RedactingWriter<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        let mut text = String::from_utf8_lossy(buf).into_owned();
-        for secret in self.secrets.iter() {
-            if text.contains(secret.as_str()) {
-                text = text.replace(secret.as_str(), MASK);
-            }
-        }
-        self.inner.write_all(text.as_bytes())?;
+        let text = String::from_utf8_lossy(buf);
+        self.inner
+            .write_all(self.secrets.redact(&text).as_bytes())?;
         Ok(buf.len())
     }
 
@@ -123,6 +118,27 @@ mod tests {
         assert_eq!(
             logged,
             "GET https://api.telegram.org/bot<redacted>/getMe failed; abc stays"
+        );
+    }
+
+    #[test]
+    fn credentials_from_pod_logs_never_reach_the_log() {
+        let sink = Sink::default();
+        let out = sink.clone();
+        let make = Redacting::new(Vec::new(), move || out.clone());
+        let mut w = make.make_writer();
+        write!(
+            w,
+            "tool output: password=canary-7f3a91 token ghp_CanaryCanaryCanary0123456789ab postgres://app:canary-pw@db/x"
+        )
+        .expect("write");
+        let logged = String::from_utf8(sink.0.lock().expect("lock").clone()).expect("utf8");
+        assert!(!logged.contains("canary-7f3a91"), "{logged}");
+        assert!(!logged.contains("ghp_Canary"), "{logged}");
+        assert!(!logged.contains("canary-pw"), "{logged}");
+        assert!(
+            logged.contains("postgres://app:<redacted>@db/x"),
+            "{logged}"
         );
     }
 }

@@ -10,7 +10,7 @@ struct Spec {
     optional: &'static [&'static str],
 }
 
-const SPECS: [Spec; 3] = [
+const SPECS: [Spec; 4] = [
     Spec {
         file: "system.md",
         required: &[],
@@ -26,6 +26,11 @@ const SPECS: [Spec; 3] = [
         file: "briefing.md",
         required: &["facts"],
         optional: &["bot", "date", "time_zone"],
+    },
+    Spec {
+        file: "investigate.md",
+        required: &["question", "findings"],
+        optional: &["tools", "max_turns"],
     },
 ];
 
@@ -151,6 +156,11 @@ mod tests {
         std::fs::write(dir.path().join("system.md"), "hi {{nme}}").expect("write");
         std::fs::write(dir.path().join("planner.md"), "no ticket here").expect("write");
         std::fs::write(dir.path().join("briefing.md"), "{{facts}}").expect("write");
+        std::fs::write(
+            dir.path().join("investigate.md"),
+            "{{question}} {{findings}}",
+        )
+        .expect("write");
         let problems = Prompts::load(dir.path()).expect_err("invalid");
         assert_eq!(problems.len(), 2, "{problems:?}");
         assert!(problems[0].contains("unknown placeholder {{nme}}"));

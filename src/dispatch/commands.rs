@@ -1,4 +1,4 @@
-//! Chat commands: `ticket`, `tickets`, `status`, `approve`, `reject`, `cancel`, `resume`, `help`.
+//! Chat commands: `ticket`, `tickets`, `status`, `approve`, `reject`, `cancel`, `resume`, `escalate`, `help`.
 
 use crate::approvals::{self, Via};
 use crate::chat::InboundMessage;
@@ -39,6 +39,9 @@ pub(super) async fn handle(
             command_cancel(state, tx, m, id, reason.as_deref()).await
         }
         Ok(Command::Resume { id, turns }) => command_resume(state, tx, m, id, turns).await,
+        Ok(Command::Escalate { number }) => {
+            crate::investigate::escalate(state, tx, m, number).await
+        }
         Ok(Command::Help) => {
             let prefix = m.conversation.platform().command_prefix();
             reply(tx, m, &RichText::new().text(command::help_text(prefix)))

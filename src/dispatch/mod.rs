@@ -61,6 +61,7 @@ pub async fn drain(state: &SharedState) -> Result<usize, StoreError> {
             }
         }
         state.wakers.wake_senders();
+        state.wakers.investigations.notify_one();
         if !progressed {
             return Ok(handled);
         }
@@ -121,10 +122,8 @@ async fn handle_message(
             return Ok("command");
         }
         if ticket_of(tx, m).await?.is_none() {
-            let text = RichText::new()
-                .text("I can't investigate questions yet. ")
-                .text(format!("Send {prefix}help for what I can do, or {prefix}ticket <text> to open a ticket."));
-            reply(tx, m, &text).await?;
+            // Recorded here, answered by the investigator: a slow answer never holds up the inbox.
+            crate::investigate::ask(state, tx, m).await?;
             return Ok("mention");
         }
     }

@@ -19,6 +19,8 @@ const TEXT_AFTER_ID: &str = "unexpected text after the id";
 const TEXT_AFTER_TURNS: &str = "unexpected text after the turns";
 const BAD_TURNS: &str = "turns must be a whole number from 1 to 100";
 const MISSING_TICKET_TEXT: &str = "say what the ticket is about";
+const MISSING_NUMBER: &str = "missing question number (it is in the answer)";
+const BAD_NUMBER: &str = "the question number is a whole number like 12";
 
 /// A parsed chat command.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +45,8 @@ pub enum Command {
     },
     /// Give a paused ticket more turns; `turns` is within `1..=MAX_RESUME_TURNS`.
     Resume { id: TicketId, turns: Option<u32> },
+    /// Open a ticket from an answered @mention question, numbered `number`.
+    Escalate { number: i64 },
     /// Show the help text.
     Help,
 }
@@ -58,6 +62,7 @@ impl Command {
             Command::Reject { .. } => CommandName::Reject,
             Command::Cancel { .. } => CommandName::Cancel,
             Command::Resume { .. } => CommandName::Resume,
+            Command::Escalate { .. } => CommandName::Escalate,
             Command::Help => CommandName::Help,
         }
     }
@@ -73,12 +78,13 @@ pub enum CommandName {
     Reject,
     Cancel,
     Resume,
+    Escalate,
     Help,
 }
 
 impl CommandName {
     /// Every command word, in the order the help text lists them (keep in step with the enum).
-    pub const ALL: [CommandName; 8] = [
+    pub const ALL: [CommandName; 9] = [
         CommandName::Ticket,
         CommandName::Tickets,
         CommandName::Status,
@@ -86,6 +92,7 @@ impl CommandName {
         CommandName::Reject,
         CommandName::Cancel,
         CommandName::Resume,
+        CommandName::Escalate,
         CommandName::Help,
     ];
 
@@ -99,6 +106,7 @@ impl CommandName {
             CommandName::Reject => "reject",
             CommandName::Cancel => "cancel",
             CommandName::Resume => "resume",
+            CommandName::Escalate => "escalate",
             CommandName::Help => "help",
         }
     }
@@ -113,6 +121,7 @@ impl CommandName {
             CommandName::Reject => "<id> [comment]",
             CommandName::Cancel => "<id> [reason]",
             CommandName::Resume => "<id> [turns]",
+            CommandName::Escalate => "<number>",
             CommandName::Help => "",
         }
     }
@@ -127,6 +136,7 @@ impl CommandName {
             CommandName::Reject => "reject a ticket's plan (back to planning)",
             CommandName::Cancel => "cancel a ticket",
             CommandName::Resume => "give a paused ticket more turns",
+            CommandName::Escalate => "turn an answered @mention question into a ticket",
             CommandName::Help => "show this help",
         }
     }
@@ -290,6 +300,9 @@ fn build(name: CommandName, rest: &str) -> Result<Command, String> {
             let turns = optional_turns(after)?;
             Command::Resume { id, turns }
         }
+        CommandName::Escalate => Command::Escalate {
+            number: question_number(rest)?,
+        },
         CommandName::Help => Command::Help,
     })
 }
@@ -299,6 +312,24 @@ fn leading_id(rest: &str) -> Result<(TicketId, &str), String> {
     let (word, after) = split_word(rest).ok_or(MISSING_ID)?;
     let id = word.parse::<TicketId>().map_err(|e| e.to_string())?;
     Ok((id, after))
+}
+
+/// A question number (`12` or `#12`) that must be the only argument.
+fn question_number(rest: &str) -> Result<i64, String> {
+    let (word, after) = split_word(rest).ok_or(MISSING_NUMBER)?;
+    let digits = word.trim_start_matches('#');
+    let number = digits
+        .bytes()
+        .all(|b| b.is_ascii_digit())
+        .then(|| digits.parse::<i64>().ok())
+        .flatten()
+        .filter(|n| *n > 0)
+        .ok_or(BAD_NUMBER)?;
+    if after.trim().is_empty() {
+        Ok(number)
+    } else {
+        Err(TEXT_AFTER_ID.to_owned())
+    }
 }
 
 /// A ticket id that must be the only argument.
@@ -684,6 +715,7 @@ mod tests {
             ("/reject 1", CommandName::Reject),
             ("/cancel 1", CommandName::Cancel),
             ("/resume 1", CommandName::Resume),
+            ("/escalate 1", CommandName::Escalate),
             ("/help", CommandName::Help),
         ];
         for (text, name) in cases {
@@ -736,6 +768,29 @@ mod tests {
             Some(
                 "A plain message in a ticket's thread joins the ticket; in a direct message it opens one."
             )
+        );
+    }
+
+    #[test]
+    fn escalate_takes_one_question_number() {
+        assert_eq!(ok("/escalate 12"), Command::Escalate { number: 12 });
+        assert_eq!(ok("/escalate #3"), Command::Escalate { number: 3 });
+        assert_eq!(
+            problem("/escalate"),
+            "missing question number (it is in the answer)"
+        );
+        assert_eq!(
+            problem("/escalate x"),
+            "the question number is a whole number like 12"
+        );
+        assert_eq!(
+            problem("/escalate 0"),
+            "the question number is a whole number like 12"
+        );
+        assert_eq!(problem("/escalate 1 2"), "unexpected text after the id");
+        assert_eq!(
+            parse_words("escalate 7", "/"),
+            Some(Ok(Command::Escalate { number: 7 }))
         );
     }
 

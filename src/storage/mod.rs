@@ -9,6 +9,7 @@ mod audit;
 mod bots;
 mod chat;
 mod executions;
+mod investigations;
 mod migrations;
 mod tickets;
 
@@ -30,6 +31,7 @@ pub use argo::{IncidentMessage, IncidentRow};
 pub use bots::{AppHealth, BotRun, Deploy, Finding, Incident, OpenTicket, WatchTarget};
 pub use chat::{InboxRow, Link, OutboxRow};
 pub use executions::Execution;
+pub use investigations::{Investigation, NewInvestigation};
 pub use tickets::TicketFilter;
 
 /// Which database engine a URL selects.

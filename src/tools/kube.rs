@@ -3,7 +3,8 @@
 
 use anyhow::Context;
 use k8s_openapi::api::apps::v1::Deployment;
-use k8s_openapi::api::core::v1::{Event, Node, Pod, Service};
+use k8s_openapi::api::core::v1::{Endpoints, Event, Node, PersistentVolumeClaim, Pod, Service};
+use k8s_openapi::api::networking::v1::Ingress;
 use kube::api::{ListParams, LogParams};
 use kube::{Api, Client};
 use serde::Deserialize;
@@ -18,6 +19,9 @@ pub enum Kind {
     Services,
     Events,
     Nodes,
+    Endpoints,
+    Persistentvolumeclaims,
+    Ingresses,
 }
 
 /// Most log lines one call returns.
@@ -26,10 +30,15 @@ pub const MAX_TAIL_LINES: i64 = 200;
 /// A short, stable view of an object: what matters for debugging, without managed fields or annotations.
 fn summary(value: Value) -> Value {
     let m = &value["metadata"];
-    json!({
+    let mut out = json!({
         "name": m["name"], "namespace": m["namespace"], "labels": m["labels"],
         "spec": slim_spec(&value["spec"]), "status": value["status"],
-    })
+    });
+    // Endpoints keep their addresses at the top level.
+    if !value["subsets"].is_null() {
+        out["subsets"] = value["subsets"].clone();
+    }
+    out
 }
 
 fn slim_spec(spec: &Value) -> Value {
@@ -93,6 +102,15 @@ pub async fn list(
                 .collect()
         }
         Kind::Nodes => list_of(Api::<Node>::all(c), &params).await?,
+        Kind::Endpoints => list_of(Api::<Endpoints>::namespaced(c, namespace), &params).await?,
+        Kind::Persistentvolumeclaims => {
+            list_of(
+                Api::<PersistentVolumeClaim>::namespaced(c, namespace),
+                &params,
+            )
+            .await?
+        }
+        Kind::Ingresses => list_of(Api::<Ingress>::namespaced(c, namespace), &params).await?,
     };
     serde_json::to_string_pretty(&items).context("cannot encode objects")
 }

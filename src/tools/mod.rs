@@ -16,6 +16,8 @@ pub const MAX_OUTPUT_BYTES: usize = 64 * 1024;
 pub enum Mode {
     /// Planning a ticket's change: repository reads, questions, and proposing the plan. No write tool exists.
     Planning,
+    /// Answering an @mention question: read-only cluster and Argo CD reads, nothing else.
+    Investigating,
 }
 
 /// A parsed tool call.
@@ -60,7 +62,7 @@ pub enum ToolCall {
 pub enum Refusal {
     #[error("there is no tool named '{0}'")]
     Unknown(String),
-    #[error("'{0}' is not allowed while planning")]
+    #[error("'{0}' is not allowed in this mode")]
     NotAllowed(String),
     #[error("bad arguments for {tool}: {reason}")]
     BadArguments { tool: String, reason: String },
@@ -76,6 +78,9 @@ const NAMES: [&str; 8] = [
     "ask_question",
     "propose_plan",
 ];
+
+/// The tools of @mention debugging: reads of the cluster and of Argo CD, and no way to change or ask anything.
+const READ_ONLY: [&str; 3] = ["kube_list", "kube_logs", "argo_app"];
 
 impl ToolCall {
     /// The tool's name as the model calls it.
@@ -203,6 +208,7 @@ impl ToolCall {
 pub fn allowed(mode: Mode) -> &'static [&'static str] {
     match mode {
         Mode::Planning => &NAMES,
+        Mode::Investigating => &READ_ONLY,
     }
 }
 
@@ -226,9 +232,9 @@ pub fn schemas(mode: Mode) -> Value {
         ),
         (
             "kube_list",
-            "List Kubernetes objects (read-only) of one kind in a namespace: pods, deployments, services, events, or nodes (cluster-wide). Secrets are never readable.",
+            "List Kubernetes objects (read-only) of one kind in a namespace: pods, deployments, services, events, endpoints, persistentvolumeclaims, ingresses, or nodes (cluster-wide). Secrets are never readable.",
             json!({"type": "object", "properties": {
-             "kind": {"type": "string", "enum": ["pods", "deployments", "services", "events", "nodes"]},
+             "kind": {"type": "string", "enum": ["pods", "deployments", "services", "events", "nodes", "endpoints", "persistentvolumeclaims", "ingresses"]},
              "namespace": {"type": "string"}, "selector": {"type": "string", "description": "label selector, e.g. app=podinfo"}},
            "required": ["kind", "namespace"]}),
         ),
@@ -315,6 +321,40 @@ mod tests {
             ToolCall::parse(Mode::Planning, "repo_read", "{}"),
             Err(Refusal::BadArguments { .. })
         ));
+    }
+
+    #[test]
+    fn investigating_allows_only_the_read_only_tools() {
+        for name in [
+            "propose_plan",
+            "ask_question",
+            "repo_read",
+            "repo_list",
+            "repo_search",
+        ] {
+            assert_eq!(
+                ToolCall::parse(Mode::Investigating, name, "{}"),
+                Err(Refusal::NotAllowed(name.into())),
+                "{name}"
+            );
+        }
+        assert!(matches!(
+            ToolCall::parse(Mode::Investigating, "kube_delete", "{}"),
+            Err(Refusal::Unknown(_))
+        ));
+        let ok = ToolCall::parse(
+            Mode::Investigating,
+            "kube_logs",
+            r#"{"namespace":"payments","pod":"p","previous":true}"#,
+        );
+        assert!(matches!(ok, Ok(ToolCall::KubeLogs { previous: true, .. })));
+        let names: Vec<String> = schemas(Mode::Investigating)
+            .as_array()
+            .expect("array")
+            .iter()
+            .map(|t| t["function"]["name"].as_str().expect("name").to_owned())
+            .collect();
+        assert_eq!(names, allowed(Mode::Investigating));
     }
 
     #[test]

@@ -115,7 +115,8 @@ async fn a_ticket_command_in_a_channel_opens_one_ticket_and_answers_in_its_threa
             assert_eq!(
                 names,
                 [
-                    "ticket", "tickets", "status", "approve", "reject", "cancel", "resume", "help"
+                    "ticket", "tickets", "status", "approve", "reject", "cancel", "resume",
+                    "escalate", "help"
                 ]
             );
             assert_eq!(f.gateway.intents, Some(1 | 1 << 9 | 1 << 12 | 1 << 15));

@@ -1,12 +1,16 @@
 //! A Kubernetes API fake serving Argo CD `Application` objects (the real shape) to the real kube client — list,
 //! get, and watch (`?watch=1` streams `WatchEvent` lines from a resourceVersion) — and answering
 //! `SelfSubjectAccessReview`s from an allow-list (by default what Aura's ClusterRole grants).
+//!
+//! Any other object (pods, deployments, services, endpoints, PVCs, ingresses, events, nodes, namespaces) can be
+//! put in a generic store and is then served by list (namespaced and cluster-wide, with label and field
+//! selectors) and get, with per-container logs (current and `previous=true`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -14,6 +18,9 @@ use serde_json::{Value, json};
 
 /// A change as a watch event: `(resourceVersion, type, object)`.
 type WatchEvent = (u64, &'static str, Value);
+
+/// (plural, namespace or "" for cluster-scoped kinds, name).
+type ObjectKey = (String, String, String);
 
 /// A running fake with scripted applications.
 #[derive(Clone)]
@@ -26,6 +33,10 @@ pub struct KubeFake {
     pub watches: Arc<std::sync::atomic::AtomicUsize>,
     /// What the identity may do: (verb, API group, resource or resource/subresource), in every namespace.
     allowed: Arc<Mutex<BTreeSet<(String, String, String)>>>,
+    /// Generic objects by (plural, namespace or "", name).
+    objects: Arc<Mutex<BTreeMap<ObjectKey, Value>>>,
+    /// Container logs by `namespace/pod/container/previous`.
+    logs: Arc<Mutex<HashMap<String, String>>>,
     pub url: String,
 }
 
@@ -202,7 +213,14 @@ async fn get_app(
     }
 }
 
-async fn list_pods(Path(ns): Path<String>) -> Json<Value> {
+async fn list_pods(
+    State(fake): State<KubeFake>,
+    Path(ns): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Json<Value> {
+    if fake.has("pods") {
+        return Json(fake.list("v1", "pods", Some(&ns), &query));
+    }
     let pod = json!({
         "apiVersion": "v1", "kind": "Pod",
         "metadata": {"name": "podinfo-7d9c8b5f6-x2v9q", "namespace": ns, "uid": "p-1", "resourceVersion": "99",
@@ -221,8 +239,100 @@ async fn list_pods(Path(ns): Path<String>) -> Json<Value> {
     )
 }
 
-async fn pod_log() -> &'static str {
-    "2026-11-21T09:58:01Z starting podinfo\n2026-11-21T09:58:02Z FATAL cannot bind :9898: address already in use\n"
+async fn pod_log(
+    State(fake): State<KubeFake>,
+    Path((ns, name)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let previous = query.get("previous").is_some_and(|p| p == "true");
+    let container = query.get("container").cloned().unwrap_or_default();
+    let scripted = fake
+        .logs
+        .lock()
+        .expect("lock")
+        .get(&format!("{ns}/{name}/{container}/{previous}"))
+        .cloned();
+    match scripted {
+        Some(log) => {
+            let tail = query
+                .get("tailLines")
+                .and_then(|t| t.parse::<usize>().ok())
+                .unwrap_or(usize::MAX);
+            let lines: Vec<&str> = log.lines().collect();
+            let kept = lines[lines.len().saturating_sub(tail)..].join("\n");
+            format!("{kept}\n").into_response()
+        }
+        None if fake.has("pods") => not_found("pods", &name),
+        None => "2026-11-21T09:58:01Z starting podinfo\n2026-11-21T09:58:02Z FATAL cannot bind :9898: address already in use\n".into_response(),
+    }
+}
+
+fn not_found(plural: &str, name: &str) -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(
+            json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Failure",
+                    "message": format!("{plural} \"{name}\" not found"), "reason": "NotFound",
+                    "details": {"name": name, "kind": plural}, "code": 404}),
+        ),
+    )
+        .into_response()
+}
+
+/// The plural resource name of a kind, as it appears in API paths.
+fn plural(kind: &str) -> String {
+    match kind {
+        "Endpoints" => "endpoints".into(),
+        "Ingress" => "ingresses".into(),
+        other => format!("{}s", other.to_ascii_lowercase()),
+    }
+}
+
+/// Whether `obj` matches `labelSelector` (`k=v,k2=v2`) and `fieldSelector` (`a.b=c`) equality selectors.
+fn selected(obj: &Value, query: &HashMap<String, String>) -> bool {
+    let pairs = |s: Option<&String>| -> Vec<(String, String)> {
+        s.into_iter()
+            .flat_map(|s| s.split(','))
+            .filter_map(|p| p.split_once('='))
+            .map(|(k, v)| (k.trim_end_matches('=').to_owned(), v.to_owned()))
+            .collect()
+    };
+    let labels_ok = pairs(query.get("labelSelector"))
+        .iter()
+        .all(|(k, v)| obj["metadata"]["labels"][k].as_str() == Some(v));
+    let fields_ok = pairs(query.get("fieldSelector")).iter().all(|(k, v)| {
+        let pointer = format!("/{}", k.replace('.', "/"));
+        obj.pointer(&pointer).and_then(Value::as_str) == Some(v)
+    });
+    labels_ok && fields_ok
+}
+
+/// Every path the explicit routes do not serve: list and get of the generic store, in the API's URL shapes
+/// (`/api/v1/...`, `/apis/{group}/{version}/...`, namespaced or cluster-wide).
+async fn generic(
+    State(fake): State<KubeFake>,
+    uri: Uri,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    if query.get("watch").is_some_and(|w| w == "true" || w == "1") {
+        return StatusCode::NOT_FOUND.into_response();
+    }
+    let segments: Vec<&str> = uri.path().trim_matches('/').split('/').collect();
+    let (api_version, rest) = match segments.as_slice() {
+        ["api", "v1", rest @ ..] => ("v1".to_owned(), rest),
+        ["apis", group, version, rest @ ..] => (format!("{group}/{version}"), rest),
+        _ => return StatusCode::NOT_FOUND.into_response(),
+    };
+    match rest {
+        [plural] => Json(fake.list(&api_version, plural, None, &query)).into_response(),
+        ["namespaces", ns] => fake.get("namespaces", "", ns),
+        ["namespaces", ns, plural] => {
+            Json(fake.list(&api_version, plural, Some(ns), &query)).into_response()
+        }
+        ["namespaces", ns, plural, name] => fake.get(plural, ns, name),
+        [plural, name] => fake.get(plural, "", name),
+        _ => StatusCode::NOT_FOUND.into_response(),
+    }
 }
 
 /// An Argo CD Application in its real shape, with a Deployment's health message when not Healthy.
@@ -262,6 +372,8 @@ impl KubeFake {
             changes: tokio::sync::broadcast::channel(1024).0,
             watches: Arc::default(),
             allowed: Arc::new(Mutex::new(cluster_role_grants())),
+            objects: Arc::default(),
+            logs: Arc::default(),
             url: format!("http://{addr}"),
         };
         let app = Router::new()
@@ -279,6 +391,7 @@ impl KubeFake {
                 "/apis/argoproj.io/v1alpha1/namespaces/{ns}/applications",
                 get(list_apps),
             )
+            .fallback(generic)
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, app).await.expect("serve") });
         fake
@@ -286,11 +399,11 @@ impl KubeFake {
 
     /// Sets an application's sync and health (with a Deployment's health message when not Healthy).
     pub fn set(&self, name: &str, sync: &str, health: &str, revision: &str) {
-        self.put(name, application(name, sync, health, revision));
+        self.put_app(name, application(name, sync, health, revision));
     }
 
     /// Stores an application and tells the watches (ADDED or MODIFIED, with a new resourceVersion).
-    fn put(&self, name: &str, mut app: Value) {
+    fn put_app(&self, name: &str, mut app: Value) {
         let mut history = self.history.lock().expect("lock");
         let version = history.last().map_or(4712, |e| e.0 + 1);
         app["metadata"]["resourceVersion"] = json!(version.to_string());
@@ -312,7 +425,7 @@ impl KubeFake {
     pub fn set_with_message(&self, name: &str, health: &str, revision: &str, message: &str) {
         let mut app = application(name, "Synced", health, revision);
         app["status"]["resources"][0]["health"] = json!({"status": health, "message": message});
-        self.put(name, app);
+        self.put_app(name, app);
     }
 
     /// Waits until Aura holds a watch open on the applications.
@@ -324,6 +437,71 @@ impl KubeFake {
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
         }
         panic!("nobody watched the applications");
+    }
+
+    /// Puts (or replaces) an object in the generic store, keyed by its kind, namespace and name.
+    pub fn put(&self, obj: Value) {
+        let kind = obj["kind"].as_str().expect("the object has a kind");
+        let key = (
+            plural(kind),
+            obj["metadata"]["namespace"]
+                .as_str()
+                .unwrap_or_default()
+                .to_owned(),
+            obj["metadata"]["name"]
+                .as_str()
+                .expect("the object has a name")
+                .to_owned(),
+        );
+        self.objects.lock().expect("lock").insert(key, obj);
+    }
+
+    /// Scripts the log of one container: the current one, or with `previous` the last terminated one.
+    pub fn set_log(&self, namespace: &str, pod: &str, container: &str, previous: bool, log: &str) {
+        self.logs.lock().expect("lock").insert(
+            format!("{namespace}/{pod}/{container}/{previous}"),
+            log.to_owned(),
+        );
+    }
+
+    fn has(&self, plural: &str) -> bool {
+        self.objects
+            .lock()
+            .expect("lock")
+            .keys()
+            .any(|(p, ..)| p == plural)
+    }
+
+    /// A `<Kind>List` of the stored objects of `plural` (in `namespace`, or everywhere).
+    fn list(
+        &self,
+        api_version: &str,
+        plural: &str,
+        namespace: Option<&str>,
+        query: &HashMap<String, String>,
+    ) -> Value {
+        let items: Vec<Value> = self
+            .objects
+            .lock()
+            .expect("lock")
+            .iter()
+            .filter(|((p, ns, _), _)| p == plural && namespace.is_none_or(|want| want == ns))
+            .map(|(_, obj)| obj.clone())
+            .filter(|obj| selected(obj, query))
+            .collect();
+        let kind = items
+            .first()
+            .and_then(|o| o["kind"].as_str())
+            .map_or_else(|| "List".to_owned(), |k| format!("{k}List"));
+        json!({"apiVersion": api_version, "kind": kind, "metadata": {"resourceVersion": "100"}, "items": items})
+    }
+
+    fn get(&self, plural: &str, namespace: &str, name: &str) -> Response {
+        let key = (plural.to_owned(), namespace.to_owned(), name.to_owned());
+        match self.objects.lock().expect("lock").get(&key) {
+            Some(obj) => Json(obj.clone()).into_response(),
+            None => not_found(plural, name),
+        }
     }
 
     /// Lets the identity `verb` `resource` (`list pods`, `get pods/log`, `get secrets`, `list deployments.apps`).

@@ -19,6 +19,8 @@ struct Inner {
     models: Option<Vec<String>>,
     /// The API key `GET /v1/models` requires, if any.
     key: Option<String>,
+    /// How long each completion takes (a slow model).
+    delay: Option<std::time::Duration>,
 }
 
 /// The models the fake serves unless told otherwise.
@@ -40,22 +42,28 @@ pub fn tool_call(name: &str, arguments: Value) -> Value {
 }
 
 async fn complete(State(fake): State<LlmFake>, Json(request): Json<Value>) -> Json<Value> {
-    let mut inner = fake.inner.lock().expect("lock");
-    inner.requests.push(request);
-    let i = inner.next.min(inner.script.len().saturating_sub(1));
-    inner.next += 1;
-    let message = inner
-        .script
-        .get(i)
-        .cloned()
-        .unwrap_or_else(|| json!({"role": "assistant", "content": "…"}));
+    let (message, n, delay) = {
+        let mut inner = fake.inner.lock().expect("lock");
+        inner.requests.push(request);
+        let i = inner.next.min(inner.script.len().saturating_sub(1));
+        inner.next += 1;
+        let message = inner
+            .script
+            .get(i)
+            .cloned()
+            .unwrap_or_else(|| json!({"role": "assistant", "content": "…"}));
+        (message, inner.next, inner.delay)
+    };
+    if let Some(d) = delay {
+        tokio::time::sleep(d).await;
+    }
     let finish = if message["tool_calls"].is_array() {
         "tool_calls"
     } else {
         "stop"
     };
     Json(json!({
-        "id": format!("chatcmpl-{}", inner.next), "object": "chat.completion", "created": 1_800_000_000,
+        "id": format!("chatcmpl-{n}"), "object": "chat.completion", "created": 1_800_000_000,
         "model": "fake-model", "system_fingerprint": "fp_fake",
         "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": null}],
         "usage": {"prompt_tokens": 120, "completion_tokens": 30, "total_tokens": 150}
@@ -117,6 +125,11 @@ impl LlmFake {
     /// `GET /v1/models` answers 401 unless the request carries `Authorization: Bearer <key>`.
     pub fn require_key(&self, key: &str) {
         self.inner.lock().expect("lock").key = Some(key.to_owned());
+    }
+
+    /// Makes every completion take `delay` (recorded on arrival, answered after it).
+    pub fn set_delay(&self, delay: std::time::Duration) {
+        self.inner.lock().expect("lock").delay = Some(delay);
     }
 
     /// Every request received, in order.

@@ -16,6 +16,7 @@ mod feed;
 mod github_fake;
 mod gitops;
 mod gitops_world;
+mod investigate;
 mod kube_fake;
 mod llm_fake;
 mod matrix;

@@ -172,6 +172,10 @@ fn option(arg: &'static str, required: bool) -> CreateCommandOption {
     let (kind, description) = match arg {
         "id" => (CommandOptionType::Integer, "the ticket number"),
         "turns" => (CommandOptionType::Integer, "how many more agent turns"),
+        "number" => (
+            CommandOptionType::Integer,
+            "the question's number (from the answer)",
+        ),
         "text" => (
             CommandOptionType::String,
             "what is wrong (the first line is the title)",
@@ -275,9 +279,13 @@ mod tests {
         assert_eq!(
             names,
             [
-                "ticket", "tickets", "status", "approve", "reject", "cancel", "resume", "help"
+                "ticket", "tickets", "status", "approve", "reject", "cancel", "resume", "escalate",
+                "help"
             ]
         );
+        let escalate = &commands[7];
+        assert_eq!(escalate["options"][0]["name"], "number");
+        assert_eq!(escalate["options"][0]["type"], 4, "integer");
         let reject = &commands[4];
         assert_eq!(reject["options"][0]["name"], "id");
         assert_eq!(reject["options"][0]["type"], 4, "integer");
