@@ -564,3 +564,85 @@ async fn a_failing_or_over_budget_llm_leaves_the_findings_as_the_answer() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_matrix_pill_mention_is_answered_in_the_questions_thread() {
+    timed(async {
+        use crate::synapse_peer::Synapse;
+        let hs = Synapse::shared().await;
+        let db = TestDb::new(crate::common::Backend::Sqlite)
+            .await
+            .expect("sqlite");
+        let kube = KubeFake::start().await;
+        crashlooping_cluster(&kube, CRASH_LOG);
+        let bot = hs
+            .register(&format!("aura{}", rand::random::<u32>()), "botpw", false)
+            .await;
+        let alice = hs.user("alice").await;
+        let mut c = test_config(&db);
+        c.matrix.homeserver = Some(hs.url.clone());
+        c.matrix.user_id = Some(bot.clone());
+        c.matrix.password = Some("botpw".to_owned().into());
+        c.matrix.store_path = db.dir.path().join("matrix");
+        c.matrix.sync_timeout_secs = 1;
+        c.matrix.invite_from = vec![alice.address()];
+        c.kubernetes.api_url = Some(kube.url.clone());
+        let app = spawn_app(c).await;
+        let room = alice.create_room(&[]).await;
+        alice.invite(&room, &bot).await;
+        let mut joined = false;
+        for _ in 0..200 {
+            let members = alice.events_from(&room, &bot, "m.room.member").await;
+            joined = members.iter().any(|e| e["content"]["membership"] == "join");
+            if joined {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(joined, "the bot joined the room");
+        // What Element sends for "@Aura why is payments crashlooping?" with the pill picked from the list.
+        let question = alice
+            .send(
+                &room,
+                "m.room.message",
+                json!({
+                    "msgtype": "m.text",
+                    "body": "Aura: why is payments crashlooping?",
+                    "format": "org.matrix.custom.html",
+                    "formatted_body": format!("<a href=\"https://matrix.to/#/{bot}\">Aura</a>: why is payments crashlooping?"),
+                    "m.mentions": {"user_ids": [bot]}
+                }),
+            )
+            .await;
+        let sent = alice
+            .wait_for(&room, &bot, "the answer", |events| {
+                events.iter().any(|e| {
+                    e["content"]["body"]
+                        .as_str()
+                        .is_some_and(|b| b.contains("CrashLoopBackOff"))
+                })
+            })
+            .await;
+        let answer = sent
+            .iter()
+            .find(|e| {
+                e["content"]["body"]
+                    .as_str()
+                    .is_some_and(|b| b.contains("CrashLoopBackOff"))
+            })
+            .expect("answer");
+        let body = answer["content"]["body"].as_str().expect("body");
+        assert!(
+            body.contains("exit code 1") && body.contains("connection refused"),
+            "{body}"
+        );
+        let rel = &answer["content"]["m.relates_to"];
+        assert!(
+            rel["event_id"] == question.as_str() || rel["m.in_reply_to"]["event_id"] == question.as_str(),
+            "answered on the question: {rel}"
+        );
+        assert_eq!(answer["content"]["m.mentions"], json!({}), "mentions nobody");
+        app.stop().await;
+    })
+    .await;
+}
