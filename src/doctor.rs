@@ -14,7 +14,7 @@ use futures::future::join_all;
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
-use kube::api::{Api, ApiResource, DynamicObject, ListParams, PostParams};
+use kube::api::{Api, ListParams, PostParams};
 use matrix_sdk::authentication::matrix::MatrixSession;
 use reqwest::StatusCode;
 use secrecy::ExposeSecret;
@@ -880,14 +880,7 @@ async fn argocd(config: &KubernetesConfig, argo: &ArgoConfig) -> Verdict {
     let secrets = kube_secrets(config);
     let client = kube_client(config, &secrets).await?;
     let ns = &argo.namespace;
-    let resource = ApiResource {
-        group: "argoproj.io".into(),
-        version: "v1alpha1".into(),
-        api_version: "argoproj.io/v1alpha1".into(),
-        kind: "Application".into(),
-        plural: "applications".into(),
-    };
-    let api: Api<DynamicObject> = Api::namespaced_with(client, ns, &resource);
+    let api = crate::argo::applications(client, ns);
     match api.list(&ListParams::default().limit(1)).await {
         Ok(list) => {
             let seen = match list.items.first().and_then(|a| a.metadata.name.as_deref()) {

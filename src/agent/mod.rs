@@ -258,7 +258,7 @@ async fn run_tool(
             state
                 .metrics
                 .tool_calls
-                .with_label_values(&[tool_label(name), "refused"])
+                .with_label_values(&[tools::label(name), "refused"])
                 .inc();
             return Ok((format!("Refused: {refusal}"), None));
         }
@@ -287,50 +287,15 @@ async fn run_tool(
         ToolCall::RepoSearch { text } => {
             tools::fence("repo_search", &g.search(&text).await?.join("\n"))
         }
-        ToolCall::KubeList {
-            kind,
-            namespace,
-            selector,
-        } => match &agent.kube {
-            Some(k) => tools::fence(
-                "kube_list",
-                &or_error(tools::kube::list(k, kind, &namespace, selector.as_deref()).await),
-            ),
-            None => "No cluster is configured ([kubernetes]).".into(),
-        },
-        ToolCall::KubeLogs {
-            namespace,
-            pod,
-            container,
-            tail,
-            previous,
-        } => match &agent.kube {
-            Some(k) => tools::fence(
-                "kube_logs",
-                &or_error(
-                    tools::kube::logs(k, &namespace, &pod, container.as_deref(), tail, previous)
-                        .await,
-                ),
-            ),
-            None => "No cluster is configured ([kubernetes]).".into(),
-        },
-        ToolCall::ArgoApp { name } => match &agent.argo {
-            Some(a) => match a.app(&name).await {
-                Ok(Some(s)) => tools::fence(
-                    "argo_app",
-                    &format!(
-                        "health: {}\nsync: {}\nrevision: {}\nunhealthy: {}",
-                        s.health,
-                        s.sync,
-                        s.revision.unwrap_or_default(),
-                        s.unhealthy.join("; ")
-                    ),
-                ),
-                Ok(None) => format!("There is no Argo CD application named {name}."),
-                Err(e) => format!("Error: {e:#}"),
-            },
-            None => "No cluster is configured ([kubernetes]).".into(),
-        },
+        call @ (ToolCall::KubeList { .. }
+        | ToolCall::KubeLogs { .. }
+        | ToolCall::ArgoApp { .. }) => {
+            let name = call.name();
+            let out = tools::read_cluster(agent.kube.as_ref(), agent.argo.as_deref(), &call)
+                .await
+                .unwrap_or_default();
+            tools::fence(name, &out)
+        }
         ToolCall::AskQuestion { question } => {
             ask(state, ticket, &question).await?;
             return Ok((
@@ -345,19 +310,6 @@ async fn run_tool(
         } => return propose(state, agent, ticket, &summary, &steps, changes).await,
     };
     Ok((out, None))
-}
-
-/// A failed read becomes the tool's answer, so the model can try something else.
-fn or_error(result: anyhow::Result<String>) -> String {
-    result.unwrap_or_else(|e| format!("Error: {e:#}"))
-}
-
-fn tool_label(name: &str) -> &'static str {
-    tools::allowed(Mode::Planning)
-        .iter()
-        .find(|n| **n == name)
-        .copied()
-        .unwrap_or("unknown")
 }
 
 async fn propose(

@@ -111,7 +111,7 @@ async fn run_tool(
             state
                 .metrics
                 .tool_calls
-                .with_label_values(&[tool_label(name), "refused"])
+                .with_label_values(&[tools::label(name), "refused"])
                 .inc();
             return format!("Refused: {refusal}");
         }
@@ -135,50 +135,10 @@ async fn run_tool(
 }
 
 async fn read(state: &SharedState, call: ToolCall) -> String {
-    let or_error = |r: anyhow::Result<String>| r.unwrap_or_else(|e| format!("Error: {e:#}"));
-    let Some(kube) = &state.kube else {
-        return "No cluster is configured ([kubernetes]).".into();
-    };
-    match call {
-        ToolCall::KubeList {
-            kind,
-            namespace,
-            selector,
-        } => or_error(tools::kube::list(kube, kind, &namespace, selector.as_deref()).await),
-        ToolCall::KubeLogs {
-            namespace,
-            pod,
-            container,
-            tail,
-            previous,
-        } => or_error(
-            tools::kube::logs(kube, &namespace, &pod, container.as_deref(), tail, previous).await,
-        ),
-        ToolCall::ArgoApp { name } => match &state.argo {
-            Some(a) => match a.app(&name).await {
-                Ok(Some(s)) => format!(
-                    "health: {}\nsync: {}\nrevision: {}\nunhealthy: {}",
-                    s.health,
-                    s.sync,
-                    s.revision.unwrap_or_default(),
-                    s.unhealthy.join("; ")
-                ),
-                Ok(None) => format!("There is no Argo CD application named {name}."),
-                Err(e) => format!("Error: {e:#}"),
-            },
-            None => "Argo CD is not configured.".into(),
-        },
-        // Parsing in Mode::Investigating never yields another tool; refuse rather than trust that here too.
-        other => format!("Refused: '{}' is not allowed in this mode", other.name()),
-    }
-}
-
-fn tool_label(name: &str) -> &'static str {
-    tools::allowed(Mode::Planning)
-        .iter()
-        .find(|n| **n == name)
-        .copied()
-        .unwrap_or("unknown")
+    // Parsing in Mode::Investigating never yields another tool; refuse rather than trust that here too.
+    tools::read_cluster(state.kube.as_ref(), state.argo.as_deref(), &call)
+        .await
+        .unwrap_or_else(|| format!("Refused: '{}' is not allowed in this mode", call.name()))
 }
 
 /// Writes one audit row (masked); a failure is logged, not fatal to the answer.

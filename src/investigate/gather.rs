@@ -6,7 +6,7 @@ use k8s_openapi::api::core::v1::{
     Endpoints, Event, Namespace, Node, PersistentVolumeClaim, Pod, Service,
 };
 use k8s_openapi::api::networking::v1::Ingress;
-use kube::api::{ApiResource, DynamicObject, ListParams, LogParams};
+use kube::api::{DynamicObject, ListParams, LogParams};
 use kube::{Api, Client};
 
 use super::analyze::{self, App, Scope, Snapshot};
@@ -39,19 +39,8 @@ where
     }
 }
 
-fn application() -> ApiResource {
-    ApiResource {
-        group: "argoproj.io".into(),
-        version: "v1alpha1".into(),
-        api_version: "argoproj.io/v1alpha1".into(),
-        kind: "Application".into(),
-        plural: "applications".into(),
-    }
-}
-
 async fn apps(client: &Client, argo_namespace: &str, notes: &mut Vec<String>) -> Vec<App> {
-    let api: Api<DynamicObject> =
-        Api::namespaced_with(client.clone(), argo_namespace, &application());
+    let api: Api<DynamicObject> = crate::argo::applications(client.clone(), argo_namespace);
     let items = match api.list(&ListParams::default().limit(LIST_LIMIT)).await {
         Ok(list) => list.items,
         Err(e) => {

@@ -204,6 +204,63 @@ impl ToolCall {
     }
 }
 
+/// Runs a read-only cluster tool (`kube_list`, `kube_logs`, `argo_app`) and returns its raw output, not yet
+/// fenced; a failed read becomes its error text, so the model can try something else. None for other tools.
+pub async fn read_cluster(
+    kube: Option<&::kube::Client>,
+    argo: Option<&crate::argo::Argo>,
+    call: &ToolCall,
+) -> Option<String> {
+    let or_error = |r: anyhow::Result<String>| r.unwrap_or_else(|e| format!("Error: {e:#}"));
+    const NO_CLUSTER: &str = "No cluster is configured ([kubernetes]).";
+    Some(match call {
+        ToolCall::KubeList {
+            kind,
+            namespace,
+            selector,
+        } => match kube {
+            Some(k) => or_error(kube::list(k, *kind, namespace, selector.as_deref()).await),
+            None => NO_CLUSTER.into(),
+        },
+        ToolCall::KubeLogs {
+            namespace,
+            pod,
+            container,
+            tail,
+            previous,
+        } => match kube {
+            Some(k) => or_error(
+                kube::logs(k, namespace, pod, container.as_deref(), *tail, *previous).await,
+            ),
+            None => NO_CLUSTER.into(),
+        },
+        ToolCall::ArgoApp { name } => match argo {
+            Some(a) => match a.app(name).await {
+                Ok(Some(s)) => format!(
+                    "health: {}\nsync: {}\nrevision: {}\nunhealthy: {}",
+                    s.health,
+                    s.sync,
+                    s.revision.unwrap_or_default(),
+                    s.unhealthy.join("; ")
+                ),
+                Ok(None) => format!("There is no Argo CD application named {name}."),
+                Err(e) => format!("Error: {e:#}"),
+            },
+            None => NO_CLUSTER.into(),
+        },
+        _ => return None,
+    })
+}
+
+/// A tool's name as a metric label: a known tool's, or `unknown` (so a model cannot mint label values).
+pub fn label(name: &str) -> &'static str {
+    NAMES
+        .iter()
+        .find(|n| **n == name)
+        .copied()
+        .unwrap_or("unknown")
+}
+
 /// The tools a mode allows.
 pub fn allowed(mode: Mode) -> &'static [&'static str] {
     match mode {
