@@ -8,6 +8,7 @@ use crate::domain::approval::{Attempt, Decision};
 use crate::domain::command::{self, Command, CommandError};
 use crate::domain::ticket::NewTicket;
 use crate::domain::{Actor, Priority, Status, Ticket, TicketId};
+use crate::redact::Redactor;
 use crate::state::State;
 use crate::storage::{Link, StoreError, WriteTx};
 
@@ -74,7 +75,9 @@ async fn command_ticket(
     m: &InboundMessage,
     text: &str,
 ) -> Result<(), StoreError> {
-    let (title, description) = text.split_once('\n').unwrap_or((text, ""));
+    // A ticket's text is stored, audited and read by the planner: credentials pasted into it are masked first.
+    let text = Redactor::new(state.config.secret_values()).redact(text);
+    let (title, description) = text.split_once('\n').unwrap_or((&text, ""));
     let new = match NewTicket::new(title, description, Priority::Normal, m.sender.clone()) {
         Ok(n) => n,
         Err(e) => {

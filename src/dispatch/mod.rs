@@ -12,6 +12,7 @@ use crate::chat::text::RichText;
 use crate::chat::{Inbound, InboundMessage};
 use crate::domain::command::{self, Command};
 use crate::domain::{Actor, AuditEvent, Status, TicketId};
+use crate::redact::Redactor;
 use crate::state::SharedState;
 use crate::storage::{InboxRow, Link, StoreError, WriteTx};
 
@@ -128,7 +129,7 @@ async fn handle_message(
         }
     }
     if let Some(ticket) = ticket_of(tx, m).await? {
-        join(tx, m, ticket).await?;
+        join(state, tx, m, ticket).await?;
         return Ok("thread_reply");
     }
     if m.direct {
@@ -160,7 +161,12 @@ async fn ticket_of(tx: &mut WriteTx, m: &InboundMessage) -> Result<Option<Ticket
 }
 
 /// Adds a message to a ticket's conversation: linked (so replies to it join too) and audited.
-async fn join(tx: &mut WriteTx, m: &InboundMessage, ticket: TicketId) -> Result<(), StoreError> {
+async fn join(
+    state: &SharedState,
+    tx: &mut WriteTx,
+    m: &InboundMessage,
+    ticket: TicketId,
+) -> Result<(), StoreError> {
     let link = Link {
         ticket,
         conversation: m.conversation.clone(),
@@ -168,7 +174,11 @@ async fn join(tx: &mut WriteTx, m: &InboundMessage, ticket: TicketId) -> Result<
         message_id: m.message_id.clone(),
     };
     tx.add_link(&link, "conversation").await?;
-    let details = json!({"message_id": m.message_id, "text": m.text});
+    // What people paste in a thread may hold credentials; the audit log (and the planner reading it) gets them masked.
+    let text = Redactor::new(state.config.secret_values())
+        .redact(&m.text)
+        .into_owned();
+    let details = json!({"message_id": m.message_id, "text": text});
     let actor = Actor::User(m.sender.clone());
     tx.audit(
         Some(ticket),

@@ -1,5 +1,6 @@
 //! The ticket API: list, create, read, audit and cancel tickets.
 
+use crate::redact::Redactor;
 use axum::Json;
 use axum::extract::rejection::JsonRejection;
 use axum::extract::{Path, Query, State as AxState};
@@ -84,7 +85,13 @@ pub async fn create_ticket(
         .as_deref()
         .map_or(Ok(Priority::Normal), str::parse)
         .map_err(ApiError::BadRequest)?;
-    let new = NewTicket::new(&body.title, &body.description, priority, requester)
+    // Stored, audited and read by the planner: credentials pasted into a ticket are masked first.
+    let redactor = Redactor::new(state.config.secret_values());
+    let (title, description) = (
+        redactor.redact(&body.title),
+        redactor.redact(&body.description),
+    );
+    let new = NewTicket::new(&title, &description, priority, requester)
         .map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let ticket = state
         .store

@@ -48,6 +48,29 @@ on_both_backends! {
 }
 
 on_both_backends! {
+    async fn credentials_pasted_into_a_ticket_are_masked_before_they_are_stored(db: TestDb) {
+        let app = spawn_app(test_config(db)).await;
+        let resp = app
+            .http
+            .post(app.url("/api/tickets"))
+            .json(&json!({"title": "payments cannot log in with password=hunter2hunter2",
+                          "description": "token ghp_AbCdEfGhIjKlMnOpQrStUvWxYz0123456789 from the CI"}))
+            .send()
+            .await
+            .expect("POST");
+        assert_eq!(resp.status(), StatusCode::CREATED);
+        let id = resp.json::<Value>().await.expect("json")["id"].as_i64().expect("id");
+        let stored = app.get_json(&format!("/api/tickets/{id}")).await.to_string();
+        let audit = app.get_json(&format!("/api/tickets/{id}/audit")).await.to_string();
+        for text in [&stored, &audit] {
+            assert!(!text.contains("hunter2hunter2") && !text.contains("ghp_AbCd"), "{text}");
+        }
+        assert!(stored.contains("payments cannot log in with password="), "{stored}");
+        app.stop().await;
+    }
+}
+
+on_both_backends! {
     async fn an_illegal_transition_is_a_409_and_changes_nothing(db: TestDb) {
         let app = spawn_app(test_config(db)).await;
         let id = create(&app, "restart payments").await["id"].as_i64().expect("id");
