@@ -43,6 +43,12 @@ pub enum Command {
     /// Run monitoring agents (bots/) by hand.
     #[command(subcommand)]
     Briefing(BriefingCommand),
+    /// Measure the hot paths on synthetic data and print the figures (touches no configured service).
+    Bench {
+        /// Pods in the synthetic cluster the @mention analyzers read.
+        #[arg(long, default_value_t = 2000)]
+        pods: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +121,7 @@ pub async fn run(cli: Cli) -> ExitCode {
         Command::Briefing(BriefingCommand::Run { name, dry_run }) => {
             briefing(&loaded.config, &name, dry_run).await
         }
+        Command::Bench { pods } => crate::bench::run(pods).await.map(|()| ExitCode::SUCCESS),
     };
     match result {
         Ok(code) => code,

@@ -8,6 +8,7 @@ pub mod agent;
 pub mod app;
 pub mod approvals;
 pub mod argo;
+pub mod bench;
 pub mod bots;
 pub mod chat;
 pub mod cli;

@@ -54,6 +54,33 @@ fn check_on_a_clean_config_prints_one_summary_line() {
     );
 }
 
+#[test]
+fn bench_prints_a_figure_for_every_hot_path_and_touches_no_configured_service() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = aura(dir.path(), &["bench", "--pods", "200"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for figure in [
+        "@mention analyzers, 200 pods",
+        "Argo CD feed rules",
+        "secret masking of pod logs",
+        "tickets created on SQLite",
+        "audit chain verified, 300 rows",
+    ] {
+        assert!(stdout.contains(figure), "{figure}: {stdout}");
+    }
+    assert!(stdout.contains("(intact)"), "{stdout}");
+    assert!(
+        !dir.path().join("data").exists(),
+        "the configured database is not touched"
+    );
+}
+
 #[tokio::test]
 async fn audit_verify_passes_then_names_the_row_edited_by_hand() {
     timed(async {
