@@ -137,6 +137,27 @@ pub(super) async fn apply(
     Ok(record)
 }
 
+/// Closes the open incident of a deleted application (editing its messages) and forgets the application.
+pub(super) async fn deleted(state: &SharedState, app: &str, record: &Record) -> anyhow::Result<()> {
+    let mut tx = state.store.write().await?;
+    if let Some(incident) = &record.incident {
+        tx.update_incident(incident.id, &incident.health, &incident.details, true)
+            .await?;
+        let text = RichText::new()
+            .bold(format!("⚪ {app} was deleted"))
+            .text(format!(
+                " — its {} incident is closed after {}",
+                incident.health,
+                human(tx.now() - incident.opened_at)
+            ));
+        edit_all(&mut tx, incident.id, &text).await?;
+    }
+    tx.delete_argo_record(app).await?;
+    tx.commit().await?;
+    state.wakers.wake_senders();
+    Ok(())
+}
+
 /// The channels an application's announcements go to: the first matching route's, else `argocd.feed`.
 fn channels_for(
     state: &SharedState,

@@ -50,7 +50,7 @@ pub async fn run(state: SharedState) -> anyhow::Result<()> {
                 }
                 Some(Ok(watcher::Event::Delete(obj))) => {
                     if let Some(name) = &obj.metadata.name {
-                        feed.latest.remove(name);
+                        feed.deleted(&state, name).await;
                     }
                 }
                 Some(Ok(watcher::Event::Init | watcher::Event::InitDone)) => {}
@@ -94,6 +94,23 @@ impl Feed {
         };
         self.latest.insert(name.clone(), seen);
         self.evaluate(state, &name).await;
+    }
+
+    /// An application was deleted: its open incident is closed (its messages say so) and it is forgotten, so a
+    /// new application of that name starts fresh.
+    async fn deleted(&mut self, state: &SharedState, name: &str) {
+        self.latest.remove(name);
+        let Some(record) = self.records.get(name) else {
+            return;
+        };
+        match announce::deleted(state, name, record).await {
+            Ok(()) => {
+                self.records.remove(name);
+            }
+            Err(e) => {
+                tracing::warn!(app = name, error = %format!("{e:#}"), "cannot record a deleted Argo CD application")
+            }
+        }
     }
 
     /// Looks again at the applications whose bad state waits for confirmation.

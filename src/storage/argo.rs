@@ -121,6 +121,15 @@ impl WriteTx {
         Ok(())
     }
 
+    /// Forgets an application (it was deleted); its incidents and deploys stay as history.
+    pub async fn delete_argo_record(&mut self, name: &str) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM argo_apps WHERE name = $1")
+            .bind(name)
+            .execute(self.conn())
+            .await?;
+        Ok(())
+    }
+
     /// Opens an incident; returns its id.
     pub async fn open_incident(
         &mut self,

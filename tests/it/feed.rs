@@ -248,3 +248,61 @@ async fn degraded_right_after_a_sync_proposes_reverting_that_commit_for_approval
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deleted_application_closes_its_incident_and_is_forgotten() {
+    crate::common::timed(async {
+        let db = TestDb::new(crate::common::Backend::Sqlite)
+            .await
+            .expect("sqlite");
+        let peer = TelegramPeer::start().await;
+        let kube = KubeFake::start().await;
+        let clock = Clock::manual(start_time());
+        kube.set("legacy", "Synced", "Degraded", "3333333333cc");
+        let app = spawn_app_with_clock(feed_config(&db, &peer, &kube), clock.clone()).await;
+        kube.wait_for_watch().await;
+        wait_record(&app, "legacy", "pending", |r| r.pending_since.is_some()).await;
+        clock.advance(chrono::Duration::seconds(31));
+        wait_paced(&peer, &clock, "the incident", |s| {
+            has(s, "legacy is Degraded")
+        })
+        .await;
+
+        kube.delete_app("legacy");
+        let sent = wait_paced(&peer, &clock, "the incident closed", |s| {
+            has(s, "legacy was deleted")
+        })
+        .await;
+        assert_eq!(sent.len(), 1, "closed in place, nothing new: {sent:?}");
+        for _ in 0..100 {
+            if app
+                .state
+                .store
+                .argo_records()
+                .await
+                .expect("records")
+                .is_empty()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert!(
+            app.state
+                .store
+                .argo_records()
+                .await
+                .expect("records")
+                .is_empty()
+        );
+        let incidents = app
+            .state
+            .store
+            .argo_incidents("legacy")
+            .await
+            .expect("incidents");
+        assert!(incidents[0].closed_at.is_some(), "{incidents:?}");
+        app.stop().await;
+    })
+    .await;
+}

@@ -421,6 +421,23 @@ impl KubeFake {
         let _ = self.changes.send((version, kind, app));
     }
 
+    /// Deletes an application (a DELETED watch event).
+    pub fn delete_app(&self, name: &str) {
+        let mut history = self.history.lock().expect("lock");
+        let version = history.last().map_or(4712, |e| e.0 + 1);
+        let Some(mut app) = self
+            .apps
+            .lock()
+            .expect("lock")
+            .remove(&format!("argocd/{name}"))
+        else {
+            return;
+        };
+        app["metadata"]["resourceVersion"] = json!(version.to_string());
+        history.push((version, "DELETED", app.clone()));
+        let _ = self.changes.send((version, "DELETED", app));
+    }
+
     /// Sets an application's health with its own resource message (what a real incident's details look like).
     pub fn set_with_message(&self, name: &str, health: &str, revision: &str, message: &str) {
         let mut app = application(name, "Synced", health, revision);
