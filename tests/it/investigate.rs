@@ -86,6 +86,39 @@ fn config(db: &TestDb, peer: &TelegramPeer, kube: &KubeFake) -> Config {
     c
 }
 
+/// A Telegram group, the crashlooping cluster, and an LLM that answers after `delay`.
+struct SlowWorld {
+    db: TestDb,
+    peer: TelegramPeer,
+    kube: KubeFake,
+    llm: LlmFake,
+    config: Config,
+}
+
+impl SlowWorld {
+    async fn new(delay: Duration) -> SlowWorld {
+        let db = TestDb::new(crate::common::Backend::Sqlite)
+            .await
+            .expect("sqlite");
+        let (peer, kube) = (TelegramPeer::start().await, KubeFake::start().await);
+        crashlooping_cluster(&kube, CRASH_LOG);
+        let llm = LlmFake::start(vec![
+            json!({"role": "assistant", "content": "Cause: the database refuses connections."}),
+        ])
+        .await;
+        llm.set_delay(delay);
+        let mut config = config(&db, &peer, &kube);
+        config.llm.base_url = Some(llm.base_url.clone());
+        SlowWorld {
+            db,
+            peer,
+            kube,
+            llm,
+            config,
+        }
+    }
+}
+
 /// `who` writes "@bot <question>" in the group, with the mention entity Telegram sends.
 async fn mention(peer: &TelegramPeer, who: User, message_id: i64, question: &str) {
     let handle = format!("@{BOT}");
@@ -330,18 +363,14 @@ on_both_backends! {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_approval_is_handled_promptly_while_mention_runs_saturate_the_cap() {
     timed(async {
-        let db = TestDb::new(crate::common::Backend::Sqlite)
-            .await
-            .expect("sqlite");
-        let (peer, kube) = (TelegramPeer::start().await, KubeFake::start().await);
-        crashlooping_cluster(&kube, CRASH_LOG);
-        let llm = LlmFake::start(vec![
-            json!({"role": "assistant", "content": "Cause: the database refuses connections."}),
-        ])
-        .await;
-        llm.set_delay(Duration::from_secs(8));
-        let mut c = config(&db, &peer, &kube);
-        c.llm.base_url = Some(llm.base_url.clone());
+        let SlowWorld {
+            // Kept alive: the database lives in its temporary directory.
+            db: _db,
+            peer,
+            kube: _kube,
+            llm: _llm,
+            config: c,
+        } = SlowWorld::new(Duration::from_secs(8)).await;
         let app = spawn_app(c).await;
 
         peer.says(OPS, ALICE, 10, "/ticket scale payments to 3 replicas", None)
@@ -430,18 +459,14 @@ async fn an_approval_is_handled_promptly_while_mention_runs_saturate_the_cap() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_question_cut_off_by_a_crash_is_answered_once_after_the_restart() {
     timed(async {
-        let db = TestDb::new(crate::common::Backend::Sqlite)
-            .await
-            .expect("sqlite");
-        let (peer, kube) = (TelegramPeer::start().await, KubeFake::start().await);
-        crashlooping_cluster(&kube, CRASH_LOG);
-        let llm = LlmFake::start(vec![
-            json!({"role": "assistant", "content": "Cause: the database refuses connections."}),
-        ])
-        .await;
-        llm.set_delay(Duration::from_secs(3));
-        let mut c = config(&db, &peer, &kube);
-        c.llm.base_url = Some(llm.base_url.clone());
+        let SlowWorld {
+            // Kept alive: the database lives in its temporary directory.
+            db: _db,
+            peer,
+            kube: _kube,
+            llm,
+            config: c,
+        } = SlowWorld::new(Duration::from_secs(3)).await;
         let app = spawn_app(c.clone()).await;
         mention(&peer, ALICE, 10, "why is payments crashlooping?").await;
         wait_questions(&app, "a running question", |qs| {
@@ -615,23 +640,9 @@ async fn a_matrix_pill_mention_is_answered_in_the_questions_thread() {
                 }),
             )
             .await;
-        let sent = alice
-            .wait_for(&room, &bot, "the answer", |events| {
-                events.iter().any(|e| {
-                    e["content"]["body"]
-                        .as_str()
-                        .is_some_and(|b| b.contains("CrashLoopBackOff"))
-                })
-            })
+        let answer = alice
+            .wait_for_text(&room, &bot, "CrashLoopBackOff")
             .await;
-        let answer = sent
-            .iter()
-            .find(|e| {
-                e["content"]["body"]
-                    .as_str()
-                    .is_some_and(|b| b.contains("CrashLoopBackOff"))
-            })
-            .expect("answer");
         let body = answer["content"]["body"].as_str().expect("body");
         assert!(
             body.contains("exit code 1") && body.contains("connection refused"),

@@ -184,26 +184,9 @@ async fn pending_approval(w: &World, app: &TestApp, room: &str) -> (String, Stri
         .await
         .expect("POST");
     assert_eq!(resp.status(), StatusCode::OK);
-    let events = w
-        .alice
-        .wait_for(room, &w.bot, "the approval request", |e| {
-            e.iter().any(|m| {
-                m["content"]["body"]
-                    .as_str()
-                    .is_some_and(|b| b.contains("React with ✅"))
-            })
-        })
-        .await;
-    let approval = events
-        .iter()
-        .find(|m| {
-            m["content"]["body"]
-                .as_str()
-                .is_some_and(|b| b.contains("React with ✅"))
-        })
-        .expect("approval");
+    let approval = w.alice.wait_for_text(room, &w.bot, "React with ✅").await;
     assert!(
-        in_thread_of(approval, &root),
+        in_thread_of(&approval, &root),
         "the request is in the ticket's thread: {approval}"
     );
     (root, approval["event_id"].as_str().expect("id").to_owned())

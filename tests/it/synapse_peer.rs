@@ -303,6 +303,22 @@ impl MatrixUser {
             .collect()
     }
 
+    /// Waits for a message from `sender` whose body contains `needle`; returns the latest such event.
+    pub async fn wait_for_text(&self, room: &str, sender: &str, needle: &str) -> Value {
+        let has = |e: &Value| {
+            e["content"]["body"]
+                .as_str()
+                .is_some_and(|b| b.contains(needle))
+        };
+        let events = self
+            .wait_for(room, sender, needle, |events| events.iter().any(has))
+            .await;
+        events
+            .into_iter()
+            .rfind(has)
+            .expect("a message that matched")
+    }
+
     /// Waits until `check` holds for the events from `sender`.
     pub async fn wait_for(
         &self,
