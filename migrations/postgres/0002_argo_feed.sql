@@ -8,10 +8,8 @@ CREATE TABLE argo_apps (
     health             TEXT    NOT NULL,
     sync               TEXT    NOT NULL,
     revision           TEXT,
-    -- A bad health seen but not yet announced: since when, and in how many consecutive observations.
-    pending_health     TEXT,
+    -- Since when a bad health has been seen without being announced yet (the flap filter).
     pending_since      BIGINT,
-    pending_count      BIGINT  NOT NULL DEFAULT 0,
     -- The incident announced and not yet recovered.
     incident_id        BIGINT,
     -- The last revision announced as deployed (synced and settled Healthy).

@@ -13,7 +13,7 @@ use serde_json::json;
 use super::scheduler::Deps;
 use super::{Bot, Tool};
 use crate::agent::prompts;
-use crate::chat::text::RichText;
+use crate::chat::text::{RichText, human_duration as human};
 use crate::storage::StoreError;
 
 /// How far back "recent" reaches.
@@ -264,16 +264,5 @@ fn list_or_none(items: &[String]) -> String {
         "none".into()
     } else {
         items.join(", ")
-    }
-}
-
-/// `1h 5m`, `15m`, `40s`.
-pub fn human(d: Duration) -> String {
-    let s = d.num_seconds().max(0);
-    match (s / 3600, (s % 3600) / 60) {
-        (0, 0) => format!("{s}s"),
-        (0, m) => format!("{m}m"),
-        (h, 0) => format!("{h}h"),
-        (h, m) => format!("{h}h {m}m"),
     }
 }

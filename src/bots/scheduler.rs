@@ -122,7 +122,7 @@ pub async fn tick(deps: &Deps<'_>, bots: &[Bot], cursor: &mut Cursor, now: DateT
 /// Runs `bot` for the fire at `fire` unless it already ran for it or the fire is too old.
 async fn fire_once(deps: &Deps<'_>, bot: &Bot, fire: DateTime<Utc>, now: DateTime<Utc>) -> Outcome {
     let outcome = if now - fire > bot.catch_up {
-        tracing::info!(late = %herald::human(now - fire), "missed run is older than catch_up; skipped");
+        tracing::info!(late = %crate::chat::text::human_duration(now - fire), "missed run is older than catch_up; skipped");
         Outcome::Skipped
     } else {
         match deps.store.bot_run_exists(&bot.name, fire).await {
@@ -200,10 +200,7 @@ async fn watch(
     scheduled_for: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<Outcome, StoreError> {
-    let checks = watchman::check_all(bot).await;
-    let previous = deps.store.watch_targets(&bot.name).await?;
-    let found = watchman::compare(&bot.name, &previous, &checks, now);
-    let message = watchman::message(&bot.name, &found.findings, bot.schedule.tz());
+    let (checks, found, message) = watch_once(deps, bot, now).await?;
     let run = BotRun {
         bot: bot.name.clone(),
         scheduled_for,
@@ -213,6 +210,19 @@ async fn watch(
         error: None,
     };
     record(deps, bot, &run, message.as_ref(), &found).await
+}
+
+/// Checks every endpoint and compares with the stored states: the checks, what changed, and what to post.
+async fn watch_once(
+    deps: &Deps<'_>,
+    bot: &Bot,
+    now: DateTime<Utc>,
+) -> Result<(Vec<watchman::Check>, watchman::Outcome, Option<RichText>), StoreError> {
+    let checks = watchman::check_all(bot).await;
+    let previous = deps.store.watch_targets(&bot.name).await?;
+    let found = watchman::compare(&bot.name, &previous, &checks, now);
+    let message = watchman::message(&bot.name, &found.findings, bot.schedule.tz());
+    Ok((checks, found, message))
 }
 
 /// Writes the run row, watchman's states and findings, and the messages in one transaction; nothing when the run
@@ -259,14 +269,11 @@ pub async fn run_now(
         return Ok(match bot.kind {
             Kind::Briefing => herald::write(deps, bot, now).await?.message.plain(),
             Kind::Watchman => {
-                let checks = watchman::check_all(bot).await;
-                let previous = deps.store.watch_targets(&bot.name).await?;
-                let found = watchman::compare(&bot.name, &previous, &checks, now);
-                let said = watchman::message(&bot.name, &found.findings, bot.schedule.tz())
-                    .map_or_else(
-                        || "(no change: nothing would be posted)".to_owned(),
-                        |m| m.plain(),
-                    );
+                let (checks, _, message) = watch_once(deps, bot, now).await?;
+                let said = message.map_or_else(
+                    || "(no change: nothing would be posted)".to_owned(),
+                    |m| m.plain(),
+                );
                 format!("{said}\n\nchecks: {}", watchman::summary(&checks))
             }
         });

@@ -4,9 +4,8 @@
 use chrono::{DateTime, Utc};
 use chrono_tz::Tz;
 
-use super::herald::human;
 use super::{Bot, Endpoint};
-use crate::chat::text::RichText;
+use crate::chat::text::{RichText, human_duration as human};
 use crate::storage::{Finding, WatchTarget};
 
 /// One endpoint's result.
@@ -199,7 +198,7 @@ mod tests {
             .expect("message")
             .plain();
         assert!(
-            text.contains("api is up again (HTTP 200) after 15m down"),
+            text.contains("api is up again (HTTP 200) after 15 min down"),
             "{text}"
         );
     }

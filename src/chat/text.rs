@@ -521,6 +521,19 @@ fn char_cut(rest: &str, max_chars: usize, fits: &impl Fn(&str) -> bool) -> usize
     }
 }
 
+/// `45 s`, `12 min`, `2 h 5 min`.
+pub fn human_duration(d: chrono::Duration) -> String {
+    let secs = d.num_seconds().max(0);
+    match secs {
+        0..60 => format!("{secs} s"),
+        60..3600 => format!("{} min", secs / 60),
+        _ => match (secs % 3600) / 60 {
+            0 => format!("{} h", secs / 3600),
+            m => format!("{} h {m} min", secs / 3600),
+        },
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -962,5 +975,14 @@ mod tests {
             };
         }
         text
+    }
+
+    #[test]
+    fn durations_read_like_people_say_them() {
+        use chrono::Duration;
+        assert_eq!(human_duration(Duration::seconds(45)), "45 s");
+        assert_eq!(human_duration(Duration::seconds(12 * 60 + 5)), "12 min");
+        assert_eq!(human_duration(Duration::seconds(7200)), "2 h");
+        assert_eq!(human_duration(Duration::seconds(7500)), "2 h 5 min");
     }
 }

@@ -33,10 +33,8 @@ pub struct Record {
     pub health: String,
     pub sync: String,
     pub revision: Option<String>,
-    /// A bad health seen but not yet confirmed: which, since when, in how many consecutive observations.
-    pub pending_health: Option<String>,
+    /// Since when a bad health has been seen without being confirmed yet.
     pub pending_since: Option<DateTime<Utc>>,
-    pub pending_count: i64,
     pub incident: Option<OpenIncident>,
     /// The last revision that was synced and Healthy (announced as deployed, or known at first sight).
     pub deployed_revision: Option<String>,
@@ -115,17 +113,13 @@ pub fn step(
 
     if is_bad(&seen.health) {
         if let Some(incident) = &mut r.incident {
-            r.pending_health = None;
             r.pending_since = None;
-            r.pending_count = 0;
             if incident.health != seen.health || incident.details != details {
                 out.push(changed(incident, seen, details));
             }
             return (r, out);
         }
         let since = *r.pending_since.get_or_insert(now);
-        r.pending_health = Some(seen.health.clone());
-        r.pending_count += 1;
         if now - since >= rules.confirm_after {
             let after_sync = r
                 .revision_changed_at
@@ -136,9 +130,7 @@ pub fn step(
                 && r.deployed_revision != seen.revision)
                 .then(|| seen.revision.clone())
                 .flatten();
-            r.pending_health = None;
             r.pending_since = None;
-            r.pending_count = 0;
             out.push(Announcement::Incident {
                 health: seen.health.clone(),
                 revision: seen.revision.clone(),
@@ -150,9 +142,7 @@ pub fn step(
     }
 
     // Not bad: whatever was pending was a flap.
-    r.pending_health = None;
     r.pending_since = None;
-    r.pending_count = 0;
     if seen.health != "Healthy" {
         if let Some(incident) = &mut r.incident
             && incident.health != seen.health

@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::revert;
 use crate::chat::outbox::{self, Place};
-use crate::chat::text::RichText;
+use crate::chat::text::{RichText, human_duration as human};
 use crate::domain::ChatAddress;
 use crate::domain::feed::{self, Announcement, Observed, OpenIncident, Record};
 use crate::gitops::short;
@@ -260,31 +260,5 @@ impl What<'_> {
             Some(p) => text.text(format!(" — was {}, Synced and Healthy", short(p))),
             None => text.text(" — Synced and Healthy"),
         }
-    }
-}
-
-/// `45 s`, `12 min`, `2 h 5 min`.
-pub fn human(d: Duration) -> String {
-    let secs = d.num_seconds().max(0);
-    match secs {
-        0..60 => format!("{secs} s"),
-        60..3600 => format!("{} min", secs / 60),
-        _ => match (secs % 3600) / 60 {
-            0 => format!("{} h", secs / 3600),
-            m => format!("{} h {m} min", secs / 3600),
-        },
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn durations_read_like_people_say_them() {
-        assert_eq!(human(Duration::seconds(45)), "45 s");
-        assert_eq!(human(Duration::seconds(12 * 60 + 5)), "12 min");
-        assert_eq!(human(Duration::seconds(7200)), "2 h");
-        assert_eq!(human(Duration::seconds(7500)), "2 h 5 min");
     }
 }

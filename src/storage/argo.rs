@@ -5,14 +5,14 @@ use super::{Store, StoreError, WriteTx, from_ms, to_ms};
 use crate::domain::ChatAddress;
 use crate::domain::feed::{OpenIncident, Record};
 
+/// name, health, sync, revision, pending_since, deployed_revision, revision_changed_at, and the open incident's
+/// id, health, details, opened_at.
 type RecordRow = (
     String,
     String,
     String,
     Option<String>,
-    Option<String>,
     Option<i64>,
-    i64,
     Option<String>,
     Option<i64>,
     Option<i64>,
@@ -21,16 +21,16 @@ type RecordRow = (
     Option<i64>,
 );
 
-const SELECT: &str = "SELECT a.name, a.health, a.sync, a.revision, a.pending_health, a.pending_since, \
-    a.pending_count, a.deployed_revision, a.revision_changed_at, i.id, i.health, i.details, i.opened_at \
+const SELECT: &str = "SELECT a.name, a.health, a.sync, a.revision, a.pending_since, a.deployed_revision, \
+    a.revision_changed_at, i.id, i.health, i.details, i.opened_at \
     FROM argo_apps a LEFT JOIN argo_incidents i ON i.id = a.incident_id";
 
 fn record(row: RecordRow) -> Result<(String, Record), StoreError> {
-    let incident = match (row.9, row.10, row.12) {
+    let incident = match (row.7, row.8, row.10) {
         (Some(id), Some(health), Some(opened)) => Some(OpenIncident {
             id,
             health,
-            details: row.11.unwrap_or_default(),
+            details: row.9.unwrap_or_default(),
             opened_at: from_ms(opened)?,
         }),
         _ => None,
@@ -41,12 +41,10 @@ fn record(row: RecordRow) -> Result<(String, Record), StoreError> {
             health: row.1,
             sync: row.2,
             revision: row.3,
-            pending_health: row.4,
-            pending_since: row.5.map(from_ms).transpose()?,
-            pending_count: row.6,
+            pending_since: row.4.map(from_ms).transpose()?,
             incident,
-            deployed_revision: row.7,
-            revision_changed_at: row.8.map(from_ms).transpose()?,
+            deployed_revision: row.5,
+            revision_changed_at: row.6.map(from_ms).transpose()?,
         },
     ))
 }
@@ -98,20 +96,17 @@ impl WriteTx {
     pub async fn save_argo_record(&mut self, name: &str, r: &Record) -> Result<(), StoreError> {
         let now = to_ms(self.now());
         sqlx::query(
-            "INSERT INTO argo_apps (name, health, sync, revision, pending_health, pending_since, pending_count, \
-               incident_id, deployed_revision, revision_changed_at, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) \
-             ON CONFLICT (name) DO UPDATE SET health = $2, sync = $3, revision = $4, pending_health = $5, \
-               pending_since = $6, pending_count = $7, incident_id = $8, deployed_revision = $9, \
-               revision_changed_at = $10, updated_at = $11",
+            "INSERT INTO argo_apps (name, health, sync, revision, pending_since, incident_id, deployed_revision, \
+               revision_changed_at, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) \
+             ON CONFLICT (name) DO UPDATE SET health = $2, sync = $3, revision = $4, pending_since = $5, \
+               incident_id = $6, deployed_revision = $7, revision_changed_at = $8, updated_at = $9",
         )
         .bind(name)
         .bind(&r.health)
         .bind(&r.sync)
         .bind(&r.revision)
-        .bind(&r.pending_health)
         .bind(r.pending_since.map(to_ms))
-        .bind(r.pending_count)
         .bind(r.incident.as_ref().map(|i| i.id))
         .bind(&r.deployed_revision)
         .bind(r.revision_changed_at.map(to_ms))

@@ -342,7 +342,7 @@ on_both_backends! {
 
         let sent = peer.wait_sent(OPS, 2).await;
         assert!(text(&sent[0]).contains("api is down: HTTP 503, expected 200"), "{}", text(&sent[0]));
-        assert!(text(&sent[1]).contains("api is up again (HTTP 200) after 15m down"), "{}", text(&sent[1]));
+        assert!(text(&sent[1]).contains("api is up again (HTTP 200) after 15 min down"), "{}", text(&sent[1]));
         let statuses: Vec<String> = app.state.store.bot_runs("watchman").await.expect("runs")
             .into_iter().map(|r| r.status).collect();
         assert_eq!(statuses, ["quiet", "posted", "quiet", "quiet", "posted", "quiet"]);
@@ -353,7 +353,7 @@ on_both_backends! {
         let herald = bots.iter().find(|b| b.name == "herald").expect("herald");
         let dry = run_now(&deps, herald, true, clock.now()).await.expect("dry run");
         assert!(dry.contains("Watchman findings in the last 24 h: 2"), "{dry}");
-        assert!(dry.contains("api up at Mon 13:20 after 15m down"), "{dry}");
+        assert!(dry.contains("api up at Mon 13:20 after 15 min down"), "{dry}");
         assert!(dry.contains("Endpoints down now: none"), "{dry}");
         app.stop().await;
         assert_eq!(peer.sent(OPS).await.len(), 2, "nothing else was posted");
