@@ -29,6 +29,26 @@ pub struct Place {
     pub thread: Option<String>,
 }
 
+impl Place {
+    /// A reply to message `message_id`, in its thread.
+    pub fn reply(message_id: &str, thread: Option<&str>) -> Place {
+        Place {
+            reply_to: Some(message_id.to_owned()),
+            thread: thread.map(str::to_owned),
+        }
+    }
+}
+
+/// Replies to an inbound message, in its thread (no ticket, no buttons); returns the outbox id.
+pub async fn enqueue_reply(
+    tx: &mut WriteTx,
+    m: &super::InboundMessage,
+    text: &RichText,
+) -> Result<i64, StoreError> {
+    let place = Place::reply(&m.message_id, m.thread.as_deref());
+    enqueue_message(tx, &m.conversation, None, text, &place, Vec::new()).await
+}
+
 fn render_chunks(platform: Platform, message: &RichText) -> Vec<String> {
     match platform {
         Platform::Telegram => text::render_chunks(message, &TelegramHtml),

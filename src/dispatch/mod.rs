@@ -7,8 +7,7 @@ use std::time::Duration;
 use serde_json::json;
 use tracing::Instrument;
 
-use crate::chat::outbox::{self, Place};
-use crate::chat::text::RichText;
+use crate::chat::outbox::{Place, enqueue_reply as reply};
 use crate::chat::{Inbound, InboundMessage};
 use crate::domain::command::{self, Command};
 use crate::domain::{Actor, AuditEvent, Status, TicketId};
@@ -195,14 +194,7 @@ async fn join(
     Ok(())
 }
 
-/// Replies to a message, in its thread.
-async fn reply(tx: &mut WriteTx, m: &InboundMessage, text: &RichText) -> Result<i64, StoreError> {
-    outbox::enqueue_message(tx, &m.conversation, None, text, &reply_place(m), Vec::new()).await
-}
-
+/// Where a reply to `m` goes: on it, in its thread.
 fn reply_place(m: &InboundMessage) -> Place {
-    Place {
-        reply_to: Some(m.message_id.clone()),
-        thread: m.thread.clone(),
-    }
+    Place::reply(&m.message_id, m.thread.as_deref())
 }

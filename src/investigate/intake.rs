@@ -14,13 +14,7 @@ use crate::storage::{Link, NewInvestigation, StoreError, WriteTx};
 const TITLE_CHARS: usize = 120;
 
 async fn reply(tx: &mut WriteTx, m: &InboundMessage, text: &RichText) -> Result<(), StoreError> {
-    let place = Place {
-        reply_to: Some(m.message_id.clone()),
-        thread: m.thread.clone(),
-    };
-    outbox::enqueue_message(tx, &m.conversation, None, text, &place, Vec::new())
-        .await
-        .map(drop)
+    outbox::enqueue_reply(tx, m, text).await.map(drop)
 }
 
 /// Records a question for the worker, or answers why it will not run; never runs it here.
@@ -129,10 +123,7 @@ pub async fn escalate(
             "Reply to the question to add details; {prefix}status {} shows where it stands.",
             ticket.id.0
         ));
-    let place = Place {
-        reply_to: Some(q.message_id.clone()),
-        thread: q.thread.clone(),
-    };
+    let place = Place::reply(&q.message_id, q.thread.as_deref());
     outbox::enqueue_message(
         tx,
         &q.conversation,

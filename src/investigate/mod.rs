@@ -119,10 +119,7 @@ async fn answer(
     {
         return Ok(());
     }
-    let place = Place {
-        reply_to: Some(q.message_id.clone()),
-        thread: q.thread.clone(),
-    };
+    let place = Place::reply(&q.message_id, q.thread.as_deref());
     outbox::enqueue_message(&mut tx, &q.conversation, None, &a.text, &place, Vec::new()).await?;
     tx.commit().await?;
     state.wakers.wake_senders();
