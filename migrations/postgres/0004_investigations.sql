@@ -10,9 +10,9 @@ CREATE TABLE investigations (
     message_id    TEXT    NOT NULL,
     requester     TEXT    NOT NULL,
     question      TEXT    NOT NULL,
-    -- queued → running → answered | failed; limited and busy were refused at intake and never run.
+    -- queued → running → answered; limited and busy were refused at intake and never run.
     status        TEXT    NOT NULL,
-    -- How it ended: llm, findings, llm_failed, over_budget, no_cluster, failed, rate_limited, busy.
+    -- How it ended: llm, findings, llm_failed, over_budget, no_cluster, rate_limited, busy.
     outcome       TEXT,
     -- The deterministic findings, as shown to the user (secrets masked).
     findings      TEXT    NOT NULL DEFAULT '',

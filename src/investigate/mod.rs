@@ -163,20 +163,19 @@ async fn investigate(state: &SharedState, inv: &Investigator, q: &Investigation)
         *n = inv.redactor.redact_with(n, &seen).into_owned();
     }
     let findings_text = findings_plain(&findings, &notes);
-    let (reply, tokens) = match (&state.llm, &inv.prompts) {
+    // Without an LLM the findings are the answer.
+    let (outcome, mut text, tokens) = match (&state.llm, &inv.prompts) {
         (Some(llm), Some(prompts)) => {
-            converse::converse(state, inv, llm, prompts, q, &findings_text, seen).await
+            match converse::converse(state, inv, llm, prompts, q, &findings_text, seen).await {
+                (Reply::Answer(a), t) => ("llm", RichText::new().text(a).newline().newline(), t),
+                (Reply::OverBudget, t) => ("over_budget", RichText::new(), t),
+                (Reply::Failed(e), t) => {
+                    tracing::warn!(error = %inv.redactor.redact(&e), "the LLM failed; answering with the findings");
+                    ("llm_failed", RichText::new(), t)
+                }
+            }
         }
-        _ => (Reply::OverBudget, 0),
-    };
-    let (outcome, mut text) = match reply {
-        Reply::Answer(a) => ("llm", RichText::new().text(a).newline().newline()),
-        Reply::OverBudget if state.llm.is_none() => ("findings", RichText::new()),
-        Reply::OverBudget => ("over_budget", RichText::new()),
-        Reply::Failed(e) => {
-            tracing::warn!(error = %inv.redactor.redact(&e), "the LLM failed; answering with the findings");
-            ("llm_failed", RichText::new())
-        }
+        _ => ("findings", RichText::new(), 0),
     };
     text = findings_rich(text, &findings, &notes, &g.scope);
     Answer {

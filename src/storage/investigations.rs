@@ -154,16 +154,10 @@ impl WriteTx {
         answer: &str,
         tokens: i64,
     ) -> Result<bool, StoreError> {
-        let status = if outcome == "failed" {
-            "failed"
-        } else {
-            "answered"
-        };
         let done = sqlx::query(
-            "UPDATE investigations SET status = $1, outcome = $2, findings = $3, answer = $4, tokens = $5, \
-             finished_at = $6 WHERE id = $7 AND status = 'running'",
+            "UPDATE investigations SET status = 'answered', outcome = $1, findings = $2, answer = $3, tokens = $4, \
+             finished_at = $5 WHERE id = $6 AND status = 'running'",
         )
-        .bind(status)
         .bind(outcome)
         .bind(findings)
         .bind(answer)
