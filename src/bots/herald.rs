@@ -130,18 +130,18 @@ async fn argo_facts(
     at: &(dyn Fn(DateTime<Utc>) -> String + Sync),
     out: &mut String,
 ) -> Result<(), StoreError> {
-    let apps = deps.store.argo_app_health().await?;
+    let apps = deps.store.argo_records().await?;
     let _ = writeln!(out, "Argo CD applications: {}", apps.len());
-    let mut healths: Vec<&str> = apps.iter().map(|a| a.health.as_str()).collect();
+    let mut healths: Vec<&str> = apps.iter().map(|(_, a)| a.health.as_str()).collect();
     healths.sort_unstable();
     healths.dedup();
     for h in healths {
         let names: Vec<String> = apps
             .iter()
-            .filter(|a| a.health == h)
-            .map(|a| match a.sync.as_str() {
-                "Synced" => a.name.clone(),
-                sync => format!("{} ({sync})", a.name),
+            .filter(|(_, a)| a.health == h)
+            .map(|(name, a)| match a.sync.as_str() {
+                "Synced" => name.clone(),
+                sync => format!("{name} ({sync})"),
             })
             .collect();
         let _ = writeln!(out, "- {h} {}: {}", names.len(), names.join(", "));

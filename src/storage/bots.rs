@@ -41,14 +41,6 @@ pub struct Finding {
     pub observed_at: DateTime<Utc>,
 }
 
-/// An Argo CD application's last known health and sync status.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
-pub struct AppHealth {
-    pub name: String,
-    pub health: String,
-    pub sync: String,
-}
-
 /// A revision deployed to an application.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Deploy {
@@ -161,15 +153,6 @@ impl Store {
             .collect()
     }
 
-    /// Every Argo CD application the feed has seen.
-    pub async fn argo_app_health(&self) -> Result<Vec<AppHealth>, StoreError> {
-        Ok(
-            sqlx::query_as("SELECT name, health, sync FROM argo_apps ORDER BY name")
-                .fetch_all(&self.pool)
-                .await?,
-        )
-    }
-
     /// Revisions deployed since `since`, oldest first.
     pub async fn deploys_since(&self, since: DateTime<Utc>) -> Result<Vec<Deploy>, StoreError> {
         let rows: Vec<(String, String, i64)> = sqlx::query_as(
@@ -212,13 +195,14 @@ impl Store {
 
     /// Tickets not resolved, failed or cancelled, oldest first, at most `limit`.
     pub async fn open_tickets(&self, limit: i64) -> Result<Vec<OpenTicket>, StoreError> {
-        Ok(sqlx::query_as(
-            "SELECT id, title, status FROM tickets WHERE status NOT IN ('resolved', 'failed', 'cancelled') \
-             ORDER BY id LIMIT $1",
-        )
-        .bind(limit)
-        .fetch_all(&self.pool)
-        .await?)
+        let sql = format!(
+            "SELECT id, title, status FROM tickets WHERE status NOT IN {} ORDER BY id LIMIT $1",
+            super::FINAL_STATUSES
+        );
+        Ok(sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
     /// Approval requests still waiting for a decision at `now`.

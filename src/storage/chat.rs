@@ -327,16 +327,18 @@ impl WriteTx {
         conversation: &ChatAddress,
         limit: i64,
     ) -> Result<Vec<TicketId>, StoreError> {
-        let rows: Vec<(i64,)> = sqlx::query_as(
+        let sql = format!(
             "SELECT t.id FROM tickets t JOIN ticket_links l ON l.ticket_id = t.id AND l.kind = 'root' \
-             WHERE l.platform = $1 AND l.conversation = $2 AND t.status NOT IN ('resolved', 'failed', 'cancelled') \
+             WHERE l.platform = $1 AND l.conversation = $2 AND t.status NOT IN {} \
              ORDER BY t.id DESC LIMIT $3",
-        )
-        .bind(conversation.platform().as_str())
-        .bind(conversation.to_string())
-        .bind(limit)
-        .fetch_all(self.conn())
-        .await?;
+            super::FINAL_STATUSES
+        );
+        let rows: Vec<(i64,)> = sqlx::query_as(sqlx::AssertSqlSafe(sql))
+            .bind(conversation.platform().as_str())
+            .bind(conversation.to_string())
+            .bind(limit)
+            .fetch_all(self.conn())
+            .await?;
         Ok(rows.into_iter().map(|r| TicketId(r.0)).collect())
     }
 

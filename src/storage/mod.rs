@@ -28,7 +28,7 @@ use crate::domain::{AuditEntry, IllegalTransition, TicketId};
 
 pub use approvals::{NewApproval, StoredApproval};
 pub use argo::{IncidentMessage, IncidentRow};
-pub use bots::{AppHealth, BotRun, Deploy, Finding, Incident, OpenTicket, WatchTarget};
+pub use bots::{BotRun, Deploy, Finding, Incident, OpenTicket, WatchTarget};
 pub use chat::{InboxRow, Link, OutboxRow};
 pub use executions::Execution;
 pub use investigations::{Investigation, NewInvestigation};
@@ -90,6 +90,9 @@ static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 const EVENT_BUFFER: usize = 1024;
+
+/// The final ticket statuses as an SQL list, for "open ticket" queries (a test keeps it in step with the domain).
+const FINAL_STATUSES: &str = "('resolved', 'failed', 'cancelled')";
 
 impl Store {
     /// Connects to the database at `url` (creating a SQLite file and its directory if needed).
@@ -259,6 +262,17 @@ pub fn from_ms(ms: i64) -> Result<DateTime<Utc>, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::domain::Status;
+
+    #[test]
+    fn the_final_status_list_matches_the_domain() {
+        let finals: Vec<String> = Status::ALL
+            .iter()
+            .filter(|s| s.is_final())
+            .map(|s| format!("'{}'", s.as_str()))
+            .collect();
+        assert_eq!(FINAL_STATUSES, format!("({})", finals.join(", ")));
+    }
 
     #[test]
     fn sqlite_urls_get_create_mode() {
